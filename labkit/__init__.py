@@ -1,0 +1,39 @@
+"""labkit: see Antrea (and NSX) secure Kubernetes workloads, in a notebook.
+
+The public API is what ``__all__`` lists; everything else is internal and may change.
+"""
+
+from .errors import (
+    BackendUnavailable,
+    CommandError,
+    ConflictError,
+    LabkitError,
+    LabStateError,
+    ManifestError,
+    NotFoundError,
+    Problem,
+    UnsupportedOperation,
+)
+from .lab import Lab
+from .policy.probe import Probe
+from .policy.reachability import Decision, Explanation, Reachability
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Lab",
+    "Reachability",
+    "Explanation",
+    "Decision",
+    "Probe",
+    "LabkitError",
+    "ManifestError",
+    "Problem",
+    "NotFoundError",
+    "ConflictError",
+    "BackendUnavailable",
+    "UnsupportedOperation",
+    "LabStateError",
+    "CommandError",
+    "__version__",
+]

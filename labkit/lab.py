@@ -1,0 +1,338 @@
+"""The ``Lab`` facade: one object a notebook uses, whatever backend runs the cluster.
+
+::
+
+    with Lab(backend="sim", profile="workshop") as lab:
+        lab.apply("policies/deny-all.yaml")
+        lab.reachability(port=80).to_frame()
+        lab.explain("x/a", "y/b", port=80)
+
+The Lab owns the cluster state (:class:`~labkit.model.cluster.ClusterState`) and the compiled
+policy set; the backend realizes them and observes. ``backend="auto"`` picks ``ovs`` when this is
+Linux, root and Open vSwitch is installed, else ``sim``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import weakref
+from pathlib import Path
+from typing import Any
+
+from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
+from .model.cluster import ApplyResult, ClusterState
+from .model.manifest import ManifestSource, load_manifest, resolve_path
+from .model.objects import SHORT_KINDS, AntreaPolicy, Group, K8sNetworkPolicy, ObjectRef, Pod, Tier
+from .model.profile import Profile, load_profile
+from .model.yamlsrc import Document
+from .policy.compiler import PolicySet, compile_policies
+from .policy.evaluate import evaluate
+from .policy.probe import Probe
+from .policy.reachability import Explanation, Reachability
+from . import tables
+
+BACKENDS = ("sim", "ovs", "kind")
+
+# kubectl-style names (and short names) -> (group, kind)
+KIND_ALIASES: dict[str, tuple[str, str]] = {}
+for (_group, _kind), _short in SHORT_KINDS.items():
+    KIND_ALIASES[_short] = (_group, _kind)
+    if _kind != "NetworkPolicy":
+        KIND_ALIASES[_kind.lower()] = (_group, _kind)
+KIND_ALIASES.update({
+    "po": ("", "Pod"), "pods": ("", "Pod"), "ns": ("", "Namespace"), "namespaces": ("", "Namespace"),
+    "nodes": ("", "Node"), "no": ("", "Node"), "svc": ("", "Service"), "services": ("", "Service"),
+    "deploy": ("apps", "Deployment"), "deployments": ("apps", "Deployment"),
+    "networkpolicy": ("networking.k8s.io", "NetworkPolicy"), "networkpolicies": ("networking.k8s.io", "NetworkPolicy"),
+    "clusternetworkpolicy": ("crd.antrea.io", "ClusterNetworkPolicy"), "tiers": ("crd.antrea.io", "Tier"),
+    "tr": ("crd.antrea.io", "Tier"), "clustergroup": ("crd.antrea.io", "ClusterGroup"),
+    "clustergroups": ("crd.antrea.io", "ClusterGroup"), "grp": ("crd.antrea.io", "Group"),
+    "groups": ("crd.antrea.io", "Group"), "anp": ("crd.antrea.io", "NetworkPolicy"),
+})
+_REF_RE = re.compile(r"^(?P<kind>[a-z]+)/(?:(?P<ns>[a-z0-9][-a-z0-9]*)/)?(?P<name>[a-z0-9][-a-z0-9.]*)$")
+
+
+def parse_ref(text: str) -> ObjectRef | None:
+    """``acnp/name``, ``netpol/x/deny-all`` or ``pod/x/a`` -> ObjectRef; None if it is not one."""
+    m = _REF_RE.match(text)
+    if not m or m["kind"] not in KIND_ALIASES:
+        return None
+    group, kind = KIND_ALIASES[m["kind"]]
+    cluster_scoped = kind in ("Namespace", "Node", "ClusterNetworkPolicy", "Tier", "ClusterGroup")
+    return ObjectRef(group, kind, "" if cluster_scoped else (m["ns"] or "default"), m["name"])
+
+
+def ovs_available() -> tuple[bool, str]:
+    """Can the ovs backend run here? (ok, reason if not)."""
+    if os.name != "posix" or not Path("/proc/self/ns/net").exists():
+        return False, "the ovs backend needs Linux network namespaces"
+    if os.geteuid() != 0:
+        return False, "the ovs backend needs root (network namespaces, veth, OVS)"
+    for tool in ("ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            return False, f"{tool} is not installed (apt-get install openvswitch-switch iproute2)"
+    return True, ""
+
+
+def _make_backend(name: str, lab: "Lab"):
+    if name == "sim":
+        from .backends.sim import SimBackend
+
+        return SimBackend()
+    if name == "ovs":
+        ok, why = ovs_available()
+        if not ok:
+            raise BackendUnavailable(f"backend 'ovs' is not available: {why}; use backend='sim' meanwhile")
+        try:
+            from .backends.ovs import OvsBackend
+        except ImportError as exc:
+            raise BackendUnavailable(f"backend 'ovs' could not be loaded ({exc}); use backend='sim'") from exc
+        return OvsBackend(lab.name, lab.state_dir)
+    if name == "kind":
+        try:
+            from .backends.kind import KindBackend
+        except ImportError as exc:
+            raise BackendUnavailable(f"backend 'kind' is not available in this installation ({exc}); "
+                                     "use backend='sim' or 'ovs'") from exc
+        return KindBackend(lab.name, lab.state_dir)
+    raise BackendUnavailable(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)} or 'auto'")
+
+
+def default_state_root() -> Path:
+    return Path(os.environ.get("LABKIT_STATE_DIR") or Path.home() / ".local" / "state" / "labkit")
+
+
+_live_labs: "weakref.WeakSet[Lab]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_labs() -> None:  # a kernel restart / interpreter exit must not leak a lab
+    for lab in list(_live_labs):
+        try:
+            lab.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+class Lab:
+    """A cluster with Antrea policies, on one backend. Use as a context manager, or call stop()."""
+
+    def __init__(self, backend: str = "sim", profile: str | None = None, name: str = "lab",
+                 state_dir: str | os.PathLike | None = None, start: bool = True) -> None:
+        if backend == "auto":
+            backend = "ovs" if ovs_available()[0] else "sim"
+        if backend not in BACKENDS:
+            raise BackendUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or 'auto'")
+        if not re.match(r"^[a-z0-9][a-z0-9-]{0,15}$", name):
+            raise ValueError(f"lab name {name!r} must be 1-16 characters of a-z, 0-9 and '-'")
+        self.name = name
+        self.backend_name = backend
+        self.state_dir = Path(state_dir) if state_dir else default_state_root() / name
+        self.profile: Profile = load_profile(profile)
+        self.state = ClusterState(self.profile.nodes())
+        self._policy_set: PolicySet | None = None
+        self._policy_generation = -1
+        self._applied: dict[ObjectRef, dict] = {}  # raw manifests of user-applied objects, in order
+        self.backend = None
+        self.running = False
+        if self.profile.documents:
+            self._apply_items(load_manifest_docs(self.profile.documents))
+        if start:
+            self.start()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> "Lab":
+        if self.running:
+            return self
+        self.backend = _make_backend(self.backend_name, self)
+        try:
+            self.backend.start(self.state, self.policy_set)
+        except BaseException:
+            self.backend.stop()
+            raise
+        self.running = True
+        _live_labs.add(self)
+        return self
+
+    def stop(self) -> None:
+        """Tear the lab down (idempotent)."""
+        if self.backend is not None:
+            self.backend.stop()
+        self.running = False
+        _live_labs.discard(self)
+
+    def __enter__(self) -> "Lab":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return (f"<Lab {self.name!r} backend={self.backend_name} profile={self.profile.name} "
+                f"pods={len(self.state.pods)} running={self.running}>")
+
+    def _require_running(self) -> None:
+        if not self.running:
+            raise LabStateError(f"lab {self.name!r} is not running: call lab.start() (or use 'with Lab(...) as lab')")
+
+    # ------------------------------------------------------------------ objects
+
+    @property
+    def policy_set(self) -> PolicySet:
+        if self._policy_generation != self.state.generation or self._policy_set is None:
+            self._policy_set = compile_policies(self.state)
+            self._policy_generation = self.state.generation
+        return self._policy_set
+
+    def apply(self, manifest: ManifestSource) -> ApplyResult:
+        """Create or update the objects of a manifest (path, YAML text, dict or list of dicts).
+
+        All or nothing: if any object is invalid, ManifestError lists every problem and nothing
+        is applied.
+        """
+        return self._apply_items(load_manifest(manifest))
+
+    def _apply_items(self, items: list[tuple[Any, Document]]) -> ApplyResult:
+        result = self.state.apply(items)
+        for obj, _ in items:
+            self._applied.pop(obj.ref, None)
+            self._applied[obj.ref] = dict(obj.raw)
+        self._sync([dict(obj.raw) for obj, _ in items])
+        return result
+
+    def delete(self, what: ManifestSource | ObjectRef, ignore_not_found: bool = False) -> list[ObjectRef]:
+        """Delete the objects a manifest names, or one object given as ``kind/[namespace/]name``."""
+        if isinstance(what, ObjectRef):
+            refs = [what]
+        elif isinstance(what, str) and resolve_path(what) is None and (ref := parse_ref(what)) is not None:
+            refs = [ref]
+        else:
+            refs = [obj.ref for obj, _ in load_manifest(what)]
+        deleted = self.state.delete(refs, ignore_not_found=ignore_not_found)
+        for ref in deleted:
+            self._applied.pop(ref, None)
+            if ref.kind == "Namespace":
+                for other in [r for r in self._applied if r.namespace == ref.name]:
+                    self._applied.pop(other)
+        self._sync([])
+        return deleted
+
+    def label(self, target: str, **labels: str | None) -> None:
+        """Change a pod's (``ns/name``) or namespace's (``ns:name``) labels; None removes a label."""
+        if target.startswith("ns:"):
+            ref = ObjectRef("", "Namespace", "", target[3:])
+            obj = self.state.namespace(target[3:])
+            if obj is None:
+                raise NotFoundError(f"no namespace {target[3:]!r}")
+        else:
+            obj = self.state.pod(target)
+            ref = obj.ref
+        new = {k: v for k, v in {**obj.labels, **labels}.items() if v is not None}
+        self.state.relabel(ref, new)
+        raw = self._applied.get(ref)
+        if raw is not None:
+            raw.setdefault("metadata", {})["labels"] = {k: v for k, v in new.items()
+                                                        if k != "kubernetes.io/metadata.name"}
+        self._sync([])
+
+    def _sync(self, manifests: list[dict]) -> None:
+        if self.running and self.backend is not None:
+            self.backend.sync(self.state, self.policy_set, manifests)
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def pods(self):
+        """DataFrame of pods: namespace, name, node, ip, labels."""
+        return tables.pods(self.state)
+
+    @property
+    def nodes(self):
+        return tables.nodes(self.state)
+
+    @property
+    def namespaces(self):
+        return tables.namespaces(self.state)
+
+    @property
+    def services(self):
+        return tables.services(self.state)
+
+    def policies(self):
+        """Every policy in effective order (``antctl get netpol --sort-by=effectivePriority``)."""
+        return tables.policies(self.state, self.policy_set)
+
+    def get(self, kind: str):
+        """kubectl-like table of one kind (``pods``, ``acnp``, ``annp``, ``netpol``, ``tiers``, ``cg`` ...)."""
+        return tables.get(self.state, self.policy_set, kind)
+
+    def pod_ip(self, pod: str) -> str:
+        return self.state.pod(pod).pod_ip
+
+    def pod(self, pod: str) -> Pod:
+        return self.state.pod(pod)
+
+    # ------------------------------------------------------------------ verdicts
+
+    def _pod_keys(self, pods: list[str] | None, namespaces: list[str] | None) -> list[str]:
+        keys = [p.key for p in self.state.pods]
+        if namespaces is not None:
+            keys = [k for k in keys if k.split("/")[0] in namespaces]
+        if pods is not None:
+            for k in pods:
+                self.state.pod(k)  # raises NotFoundError with the list of known pods
+            keys = [self.state.pod(k).key for k in pods]
+        return keys
+
+    def reachability(self, port: int | None = 80, protocol: str = "TCP", src_port: int | None = None,
+                     sources: list[str] | None = None, destinations: list[str] | None = None,
+                     namespaces: list[str] | None = None, icmp_type: int = 8, icmp_code: int = 0) -> Reachability:
+        """Verdicts between pods for one port/protocol (computed on sim, measured on ovs/kind)."""
+        self._require_running()
+        probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port, icmp_type, icmp_code)
+        src = self._pod_keys(sources, namespaces)
+        dst = self._pod_keys(destinations, namespaces)
+        return self.backend.reachability(self.state, self.policy_set, probe, src, dst)
+
+    def expected_reachability(self, port: int | None = 80, protocol: str = "TCP", src_port: int | None = None,
+                              sources: list[str] | None = None, destinations: list[str] | None = None,
+                              namespaces: list[str] | None = None) -> Reachability:
+        """What Antrea's semantics predict (the engine), whatever the backend."""
+        probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port)
+        ev = evaluate(self.policy_set, self.state.pods, probe, self._pod_keys(sources, namespaces),
+                      self._pod_keys(destinations, namespaces))
+        return Reachability.from_evaluation(ev, probe, self.policy_set, backend="engine")
+
+    def explain(self, src: str, dst: str, port: int | None = 80, protocol: str = "TCP",
+                src_port: int | None = None) -> Explanation:
+        """The deciding rule on the egress side (at src) and the ingress side (at dst)."""
+        s, d = self.state.pod(src).key, self.state.pod(dst).key
+        m = self.expected_reachability(port, protocol, src_port, sources=[s], destinations=[d])
+        return m.explain(s, d)
+
+    # ------------------------------------------------------------------ persistence (CLI)
+
+    def manifests(self) -> list[dict]:
+        """Raw manifests of every object applied, in apply order (profile objects first)."""
+        return list(self._applied.values())
+
+
+def load_manifest_docs(docs: list[Document]) -> list[tuple[Any, Document]]:
+    from .model.parse import parse_document
+
+    items, problems = [], []
+    for doc in docs:
+        obj, found = parse_document(doc)
+        problems += found
+        if obj is not None:
+            items.append((obj, doc))
+    if problems:
+        raise ManifestError(problems)
+    return items
+
+
+__all__ = ["Lab", "BACKENDS", "ovs_available", "parse_ref", "KIND_ALIASES", "Problem"]

@@ -1,0 +1,256 @@
+"""The reachability matrix (labkit's shared currency) and the explanation of one cell.
+
+One type serves the engine's expectation and every backend's measurement: tests compare them
+cell by cell, the CLI prints them, widgets draw them. Text form is the truth table of the
+upstream network-policy e2e tests: ``.`` allowed, ``X`` dropped, plus ``R`` rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from .compiler import CompiledRule, PolicySet
+from .evaluate import ALLOW, DROP, K8S_ISOLATION, NO_RULE, REJECT, SELF, VERDICT_NAMES, Evaluation
+from .probe import Probe
+
+SYMBOLS = {ALLOW: ".", DROP: "X", REJECT: "R"}
+FROM_SYMBOL = {".": ALLOW, "X": DROP, "R": REJECT}
+_NAMES_TO_CODE = {name: i for i, name in enumerate(VERDICT_NAMES)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How one side (egress at the source, ingress at the destination) decided."""
+
+    direction: str
+    action: str  # Allow | Drop | Reject
+    stage: str  # antrea | k8s | baseline | default | self
+    rule: CompiledRule | None = None
+    passed_by: CompiledRule | None = None  # an Antrea Pass rule that handed over to K8s/baseline
+    isolated_by: tuple[str, ...] = ()  # K8s NetworkPolicies isolating the pod in this direction
+
+    @property
+    def reason(self) -> str:
+        if self.stage == "self":
+            return "a pod reaching its own IP never leaves its network namespace: always allowed"
+        prefix = f"passed on by {self.passed_by.describe()}; then " if self.passed_by else ""
+        if self.rule is not None:
+            return prefix + self.rule.describe()
+        if self.stage == "k8s":
+            return (prefix + f"K8s NetworkPolicy isolation ({', '.join(self.isolated_by)}): no rule allows it, "
+                    "default deny")
+        return prefix + "no rule: default allow"
+
+    def to_dict(self) -> dict:
+        rule = self.rule
+        return {
+            "direction": self.direction,
+            "action": self.action,
+            "stage": self.stage,
+            "policy": rule.policy_ref if rule else ("K8sNetworkPolicy" if self.stage == "k8s" else None),
+            "policy_kind": rule.policy_kind if rule else None,
+            "tier": rule.tier if rule and rule.tier else None,
+            "rule_name": rule.rule_name if rule else None,
+            "rule_index": rule.rule_index if rule else None,
+            "passed_by": self.passed_by.policy_ref if self.passed_by else None,
+            "isolated_by": list(self.isolated_by),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    src: str
+    dst: str
+    probe: Probe
+    verdict: str
+    egress: Decision
+    ingress: Decision
+
+    @property
+    def deciding(self) -> Decision:
+        """The side that decided the verdict (egress if it denied, else ingress)."""
+        return self.egress if self.egress.action != "Allow" else self.ingress
+
+    def __str__(self) -> str:
+        return (f"{self.src} -> {self.dst} {self.probe}: {self.verdict}\n"
+                f"  egress  (at {self.src}): {self.egress.action:<6} {self.egress.reason}\n"
+                f"  ingress (at {self.dst}): {self.ingress.action:<6} {self.ingress.reason}")
+
+    def to_dict(self) -> dict:
+        return {"src": self.src, "dst": self.dst, "probe": str(self.probe), "verdict": self.verdict,
+                "egress": self.egress.to_dict(), "ingress": self.ingress.to_dict()}
+
+    _repr_pretty_ = lambda self, p, cycle: p.text(str(self))  # noqa: E731  (IPython pretty printer)
+
+
+def _decision(direction: str, code: int, rule_id: int, pass_id: int, policy_set: PolicySet | None,
+              pod: str) -> Decision:
+    action = ("Allow", "Drop", "Reject")[code]
+    if rule_id == SELF:
+        return Decision(direction, action, "self")
+    passed_by = policy_set.rule(pass_id) if policy_set is not None and pass_id >= 0 else None
+    if rule_id == K8S_ISOLATION:
+        isolated = tuple(policy_set.isolation[direction].get(pod, ())) if policy_set else ()
+        return Decision(direction, action, "k8s", None, passed_by, tuple(f"K8sNetworkPolicy:{p}" for p in isolated))
+    if rule_id == NO_RULE or policy_set is None:
+        return Decision(direction, action, "default", None, passed_by)
+    rule = policy_set.rule(rule_id)
+    return Decision(direction, action, rule.stage, rule, passed_by)
+
+
+@dataclass
+class Reachability:
+    """Verdicts for one probe from every source pod to every destination pod."""
+
+    sources: list[str]
+    destinations: list[str]
+    codes: np.ndarray  # uint8, ALLOW / DROP / REJECT
+    probe: Probe
+    kind: str = "expected"  # expected (engine) | observed (measured by a backend)
+    backend: str = "sim"
+    evaluation: Evaluation | None = field(default=None, repr=False)
+    policy_set: PolicySet | None = field(default=None, repr=False)
+    warnings: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_evaluation(cls, ev: Evaluation, probe: Probe, policy_set: PolicySet, backend: str = "sim") -> "Reachability":
+        warnings = [f"{policy_set.rule(r).describe()}: its sourcePort range partly overlaps the ephemeral range "
+                    "32768-60999, so the verdict depends on the source port; pass src_port to decide"
+                    for r in ev.ambiguous_rules]
+        return cls(ev.sources, ev.destinations, ev.verdict, probe, "expected", backend, ev, policy_set, warnings)
+
+    @classmethod
+    def from_text(cls, text: str, probe: Probe | None = None, kind: str = "expected") -> "Reachability":
+        """Parse a truth table: a header line of destinations, then ``src  . X R ...`` lines."""
+        lines = [ln.split() for ln in text.strip().splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        if not lines:
+            raise ValueError("empty reachability table")
+        header = lines[0]
+        sources, rows = [], []
+        for ln in lines[1:]:
+            if len(ln) != len(header) + 1:
+                raise ValueError(f"row {ln[0]!r} has {len(ln) - 1} cells, expected {len(header)}")
+            sources.append(ln[0])
+            try:
+                rows.append([FROM_SYMBOL[c] for c in ln[1:]])
+            except KeyError as exc:
+                raise ValueError(f"row {ln[0]!r}: unknown cell {exc.args[0]!r}; use . (allow), X (drop), R (reject)")
+        return cls(sources, header, np.array(rows, dtype=np.uint8).reshape(len(sources), len(header)),
+                   probe or Probe(), kind)
+
+    @classmethod
+    def from_cells(cls, sources: list[str], destinations: list[str], cells: dict[tuple[str, str], str],
+                   probe: Probe, kind: str = "observed", backend: str = "") -> "Reachability":
+        codes = np.zeros((len(sources), len(destinations)), dtype=np.uint8)
+        si = {k: i for i, k in enumerate(sources)}
+        di = {k: i for i, k in enumerate(destinations)}
+        for (s, d), verdict in cells.items():
+            codes[si[s], di[d]] = _NAMES_TO_CODE[verdict]
+        return cls(list(sources), list(destinations), codes, probe, kind, backend)
+
+    # ------------------------------------------------------------------ access
+
+    def __getitem__(self, pair: tuple[str, str]) -> str:
+        src, dst = pair
+        return VERDICT_NAMES[int(self.codes[self.sources.index(src), self.destinations.index(dst)])]
+
+    def cells(self) -> Iterable[tuple[str, str, str]]:
+        for i, s in enumerate(self.sources):
+            for j, d in enumerate(self.destinations):
+                yield s, d, VERDICT_NAMES[int(self.codes[i, j])]
+
+    def to_frame(self):
+        """DataFrame: rows = source ``ns/pod``, columns = destination, cells allow | drop | reject."""
+        import pandas as pd
+
+        names = np.array(VERDICT_NAMES, dtype=object)
+        frame = pd.DataFrame(names[self.codes], index=self.sources, columns=self.destinations)
+        frame.index.name = "source"
+        frame.columns.name = "destination"
+        return frame
+
+    def to_long_frame(self):
+        """One row per pair, with the deciding policy/rule on each side (when known)."""
+        import pandas as pd
+
+        rows = []
+        for i, s in enumerate(self.sources):
+            for j, d in enumerate(self.destinations):
+                row = {"source": s, "destination": d, "verdict": VERDICT_NAMES[int(self.codes[i, j])]}
+                if self.evaluation is not None:
+                    exp = self.explain(s, d)
+                    row.update(egress_action=exp.egress.action, egress_policy=exp.egress.to_dict()["policy"],
+                               egress_rule=exp.egress.to_dict()["rule_name"], ingress_action=exp.ingress.action,
+                               ingress_policy=exp.ingress.to_dict()["policy"],
+                               ingress_rule=exp.ingress.to_dict()["rule_name"])
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def counts(self) -> dict[str, int]:
+        return {name: int((self.codes == code).sum()) for code, name in enumerate(VERDICT_NAMES)}
+
+    def explain(self, src: str, dst: str) -> Explanation:
+        if self.evaluation is None:
+            raise ValueError("this matrix was measured, not computed: use lab.explain() for the engine's reason")
+        i, j = self.sources.index(src), self.destinations.index(dst)
+        ev = self.evaluation
+        egress = _decision("Egress", int(ev.egress_code[i, j]), int(ev.egress_rule[i, j]), int(ev.egress_pass[i, j]),
+                           self.policy_set, src)
+        ingress = _decision("Ingress", int(ev.ingress_code[i, j]), int(ev.ingress_rule[i, j]),
+                            int(ev.ingress_pass[i, j]), self.policy_set, dst)
+        return Explanation(src, dst, self.probe, VERDICT_NAMES[int(self.codes[i, j])], egress, ingress)
+
+    # ------------------------------------------------------------------ comparison and display
+
+    def diff(self, other: "Reachability") -> list[tuple[str, str, str, str]]:
+        """Cells that differ: (src, dst, this verdict, other verdict), over the pods both share."""
+        out = []
+        oi = {k: i for i, k in enumerate(other.sources)}
+        oj = {k: j for j, k in enumerate(other.destinations)}
+        for i, s in enumerate(self.sources):
+            if s not in oi:
+                continue
+            for j, d in enumerate(self.destinations):
+                if d in oj:
+                    a, b = int(self.codes[i, j]), int(other.codes[oi[s], oj[d]])
+                    if a != b:
+                        out.append((s, d, VERDICT_NAMES[a], VERDICT_NAMES[b]))
+        return out
+
+    def same_as(self, other: "Reachability") -> bool:
+        return (self.sources == other.sources and self.destinations == other.destinations
+                and np.array_equal(self.codes, other.codes))
+
+    def text(self) -> str:
+        width = max([len(s) for s in self.sources + self.destinations] + [1])
+        lines = [" " * width + " " + " ".join(d.rjust(width) for d in self.destinations)]
+        for i, s in enumerate(self.sources):
+            lines.append(s.ljust(width) + " " + " ".join(SYMBOLS[int(c)].rjust(width) for c in self.codes[i]))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        c = self.counts()
+        return (f"Reachability ({self.kind}, {self.backend}) {self.probe}: {c['allow']} allow, {c['drop']} drop, "
+                f"{c['reject']} reject\n{self.text()}")
+
+    def _repr_html_(self) -> str:
+        # Okabe-Ito colour-blind safe palette: bluish green / vermillion / orange, plus a glyph.
+        style = {0: ("#009E73", "✓"), 1: ("#D55E00", "✗"), 2: ("#E69F00", "⊘")}
+        head = "".join(f"<th style='writing-mode:vertical-rl'>{d}</th>" for d in self.destinations)
+        body = []
+        for i, s in enumerate(self.sources):
+            tds = "".join(
+                f"<td title='{s} → {d}: {VERDICT_NAMES[int(c)]}' style='background:{style[int(c)][0]};color:white;"
+                f"text-align:center'>{style[int(c)][1]}</td>"
+                for d, c in zip(self.destinations, self.codes[i]))
+            body.append(f"<tr><th style='text-align:right'>{s}</th>{tds}</tr>")
+        c = self.counts()
+        caption = (f"{self.probe} ({self.kind}, {self.backend}): {c['allow']} allow, {c['drop']} drop, "
+                   f"{c['reject']} reject")
+        return (f"<table><caption>{caption}</caption><tr><th></th>{head}</tr>{''.join(body)}</table>")

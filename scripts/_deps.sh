@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Shared by scripts/lab and scripts/test: create the project venv and install labkit into it.
+# System packages are installed only when asked (root on Debian/Ubuntu), so a laptop without root
+# still gets the `sim` backend.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${LABKIT_VENV:-$ROOT/.venv}"
+
+# Debian packages the ovs backend, encryption, captures and the browser test need.
+SYSTEM_PACKAGES=(python3 python3-venv python3-pip openvswitch-switch openvswitch-common mininet
+                 iproute2 ethtool iputils-ping wireguard-go wireguard-tools tshark iperf3
+                 chromium nftables procps psmisc)
+
+install_system_packages() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "labkit: not root or no apt-get: skipping system packages (the sim backend needs none)" >&2
+    return 0
+  fi
+  local missing=()
+  for p in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "labkit: installing system packages: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; answer once, non-interactively.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections || true
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # The Debian package starts the system OVS; labkit never uses it (each lab node runs a private
+  # ovsdb-server/ovs-vswitchd), so nothing else needs starting here.
+}
+
+make_venv() {
+  local extras="$1"
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q -e "$ROOT[$extras]"
+}
