@@ -1,0 +1,114 @@
+"""Helpers for tests, labkit's own and users': load policy scenarios and run them on a lab.
+
+A scenario file (see ``tests/scenarios/README.md``) names a profile and a list of steps; each step
+applies/deletes manifests or changes labels, then checks reachability matrices for some probes.
+:func:`run_scenario` runs one on any backend and returns every mismatch (empty = pass).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .lab import Lab
+from .policy.reachability import Reachability
+
+
+@dataclass
+class ProbeCheck:
+    port: int | None
+    protocol: str
+    src_port: int | None
+    expected: Reachability
+    pods: list[str] | None = None
+
+
+@dataclass
+class Step:
+    apply: str | None = None
+    delete: list[str] = field(default_factory=list)
+    label: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    probes: list[ProbeCheck] = field(default_factory=list)
+
+
+@dataclass
+class Scenario:
+    name: str
+    profile: str
+    steps: list[Step]
+    covers: list[str] = field(default_factory=list)
+    source: str = ""
+    path: str = ""
+
+
+def _as_mapping(value: Any) -> dict:
+    if isinstance(value, str):  # "{'ns:x': {team: blue}}" written inline
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return yaml.safe_load(value) or {}
+    return value or {}
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    data = yaml.safe_load(Path(path).read_text())
+    steps = []
+    for raw in data["steps"]:
+        probes = []
+        for p in raw.get("probes", []):
+            protocol = p.get("protocol", "TCP")
+            port = p.get("port") if protocol != "ICMP" else None
+            expected = Reachability.from_text(p["expected"])
+            probes.append(ProbeCheck(port, protocol, p.get("src_port"), expected, p.get("pods")))
+        delete = raw.get("delete") or []
+        if isinstance(delete, str):
+            delete = [d.strip() for d in delete.strip("[]").split(",") if d.strip()]
+        steps.append(Step(raw.get("apply"), delete, _as_mapping(raw.get("label")), probes))
+    return Scenario(data["name"], data.get("profile", "workshop"), steps, data.get("covers", []),
+                    data.get("source", ""), str(path))
+
+
+def scenario_paths(directory: str | Path) -> list[Path]:
+    return sorted(Path(directory).glob("*.yaml"))
+
+
+Mismatch = tuple[int, str, list[tuple[str, str, str, str]]]
+
+
+def run_scenario(scenario: Scenario, lab: Lab, observe: Callable[[Lab, ProbeCheck], Reachability] | None = None
+                 ) -> list[Mismatch]:
+    """Run every step on ``lab``; return (step index, probe, [(src, dst, expected, got)]) mismatches.
+
+    ``observe`` produces the matrix to compare (default: ``lab.reachability``).
+    """
+    mismatches: list[Mismatch] = []
+    for index, step in enumerate(scenario.steps):
+        for ref in step.delete:
+            lab.delete(ref)
+        for target, labels in step.label.items():
+            lab.label(target, **labels)
+        if step.apply:
+            lab.apply(step.apply)
+        for check in step.probes:
+            if observe is not None:
+                got = observe(lab, check)
+            else:
+                got = lab.reachability(port=check.port, protocol=check.protocol, src_port=check.src_port,
+                                       sources=check.pods or check.expected.sources,
+                                       destinations=check.pods or check.expected.destinations)
+            diff = check.expected.diff(got)
+            if diff or got.sources != check.expected.sources or got.destinations != check.expected.destinations:
+                mismatches.append((index, f"{check.protocol}/{check.port} src_port={check.src_port}", diff))
+    return mismatches
+
+
+def format_mismatches(scenario: Scenario, mismatches: list[Mismatch]) -> str:
+    lines = [f"scenario {scenario.name} ({scenario.path}):"]
+    for step, probe, diff in mismatches:
+        lines.append(f"  step {step}, {probe}: {len(diff)} cells differ")
+        lines += [f"    {s} -> {d}: expected {e}, got {g}" for s, d, e, g in diff]
+    return "\n".join(lines)
