@@ -15,6 +15,7 @@ Linux, root and Open vSwitch is installed, else ``sim``.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import shutil
@@ -24,10 +25,10 @@ from typing import Any
 
 from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
 from .model.cluster import ApplyResult, ClusterState
-from .model.manifest import ManifestSource, load_manifest, resolve_path
+from .model.manifest import ManifestSource, load_manifest, parse_manifest, resolve_path
 from .model.objects import SHORT_KINDS, AntreaPolicy, Group, K8sNetworkPolicy, ObjectRef, Pod, Tier
 from .model.profile import Profile, load_profile
-from .model.yamlsrc import Document
+from .model.yamlsrc import Document, documents_from_data
 from .policy.compiler import PolicySet, compile_policies
 from .policy.evaluate import evaluate
 from .policy.probe import Probe
@@ -121,7 +122,8 @@ class Lab:
     """A cluster with Antrea policies, on one backend. Use as a context manager, or call stop()."""
 
     def __init__(self, backend: str = "sim", profile: str | None = None, name: str = "lab",
-                 state_dir: str | os.PathLike | None = None, start: bool = True) -> None:
+                 state_dir: str | os.PathLike | None = None, start: bool = True,
+                 _allocations: dict[str, tuple[str, str]] | None = None, _restoring: bool = False) -> None:
         if backend == "auto":
             backend = "ovs" if ovs_available()[0] else "sim"
         if backend not in BACKENDS:
@@ -133,12 +135,13 @@ class Lab:
         self.state_dir = Path(state_dir) if state_dir else default_state_root() / name
         self.profile: Profile = load_profile(profile)
         self.state = ClusterState(self.profile.nodes())
+        self.state.allocation_hints = dict(_allocations or {})
         self._policy_set: PolicySet | None = None
         self._policy_generation = -1
         self._applied: dict[ObjectRef, dict] = {}  # raw manifests of user-applied objects, in order
         self.backend = None
         self.running = False
-        if self.profile.documents:
+        if self.profile.documents and not _restoring:  # a restored lab replays its own saved objects
             self._apply_items(load_manifest_docs(self.profile.documents))
         if start:
             self.start()
@@ -194,10 +197,10 @@ class Lab:
         All or nothing: if any object is invalid, ManifestError lists every problem and nothing
         is applied.
         """
-        return self._apply_items(load_manifest(manifest))
+        return self._apply_items(*parse_manifest(manifest))
 
-    def _apply_items(self, items: list[tuple[Any, Document]]) -> ApplyResult:
-        result = self.state.apply(items)
+    def _apply_items(self, items: list[tuple[Any, Document]], problems: list[Problem] | None = None) -> ApplyResult:
+        result = self.state.apply(items, problems)
         for obj, _ in items:
             self._applied.pop(obj.ref, None)
             self._applied[obj.ref] = dict(obj.raw)
@@ -319,6 +322,56 @@ class Lab:
     def manifests(self) -> list[dict]:
         """Raw manifests of every object applied, in apply order (profile objects first)."""
         return list(self._applied.values())
+
+    def save(self) -> Path:
+        """Write the lab's definition to ``<state_dir>/lab.json`` so another process can resume it."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        record = {
+            "format": 1,
+            "name": self.name,
+            "backend": self.backend_name,
+            "profile": self.profile.path or self.profile.name,
+            "manifests": self.manifests(),
+            "allocations": {p.key: [p.node_name, p.pod_ip] for p in self.state.pods},
+            "running": self.running,
+        }
+        path = self.state_dir / "lab.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1, default=str))
+        tmp.replace(path)  # atomic: a crash never leaves half a state file
+        return path
+
+    @classmethod
+    def resume(cls, name: str = "lab", state_dir: str | os.PathLike | None = None) -> "Lab":
+        """Rebuild a lab saved by :meth:`save` (the CLI does this for every command).
+
+        The sim backend is simply started again; backends with live resources (ovs) re-attach to
+        them if they provide ``attach``.
+        """
+        directory = Path(state_dir) if state_dir else default_state_root() / name
+        path = directory / "lab.json"
+        if not path.exists():
+            raise LabStateError(f"no lab {name!r} (no {path}); create one with 'labkit up --name {name}'")
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise LabStateError(f"the state of lab {name!r} in {path} is unreadable ({exc}); "
+                                f"remove it with 'labkit down --name {name}'") from exc
+        profile = record.get("profile")
+        allocations = {k: (v[0], v[1]) for k, v in record.get("allocations", {}).items()}
+        lab = cls(backend=record["backend"], profile=None if profile == "empty" else profile, name=record["name"],
+                  state_dir=directory, start=False, _allocations=allocations, _restoring=True)
+        if record.get("manifests"):
+            lab._apply_items(load_manifest_docs(documents_from_data(record["manifests"], source=str(path))))
+        if record.get("running", True):
+            lab.backend = _make_backend(lab.backend_name, lab)
+            attach = getattr(lab.backend, "attach", None)
+            if attach is not None:
+                attach(lab.state, lab.policy_set)
+            else:
+                lab.backend.start(lab.state, lab.policy_set)
+            lab.running = True
+        return lab
 
 
 def load_manifest_docs(docs: list[Document]) -> list[tuple[Any, Document]]:

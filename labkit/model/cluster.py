@@ -91,6 +91,9 @@ class ClusterState:
     def __init__(self, nodes: Iterable[Node] | None = None) -> None:
         self.objects: dict[ObjectRef, AnyObject] = {}
         self.generation = 0
+        # pod key -> (node, ip) to reuse when the pod is (re)created, so a lab restored from its
+        # state directory keeps every pod where it was.
+        self.allocation_hints: dict[str, tuple[str, str]] = {}
         for node in nodes if nodes is not None else default_nodes():
             self.objects[node.ref] = node
         for tier in DEFAULT_TIERS:
@@ -161,14 +164,18 @@ class ClusterState:
         new = ClusterState.__new__(ClusterState)
         new.objects = dict(self.objects)
         new.generation = self.generation
+        new.allocation_hints = self.allocation_hints
         return new
 
     # ------------------------------------------------------------------ apply
 
-    def apply(self, items: list[tuple[AnyObject, Document]]) -> ApplyResult:
-        """Create or update every object, or raise ManifestError and change nothing."""
+    def apply(self, items: list[tuple[AnyObject, Document]], problems: list[Problem] | None = None) -> ApplyResult:
+        """Create or update every object, or raise ManifestError and change nothing.
+
+        ``problems`` already found (by parsing) are reported together with admission problems.
+        """
         staged = self.copy()
-        problems: list[Problem] = []
+        problems = list(problems or [])
         result = ApplyResult()
         # Namespaces, Nodes and Tiers first: objects of the same manifest may refer to them
         # (kubectl apply sends in file order, but users expect one file to work in any order).
@@ -297,6 +304,12 @@ class ClusterState:
                 if pod.pod_ip:
                     used[pod.node_name].add(pod.pod_ip)
         schedulable = [n.name for n in nodes.values() if n.schedulable] or list(nodes)
+        for pod in self.pods:  # restored pods first, so nobody takes their addresses
+            hint = self.allocation_hints.get(pod.key)
+            if hint and not pod.node_name and not pod.pod_ip and hint[0] in nodes and hint[1] not in used[hint[0]]:
+                used[hint[0]].add(hint[1])
+                counts[hint[0]] += 1
+                self.objects[pod.ref] = replace(pod, node_name=hint[0], pod_ip=hint[1])
         for pod in self.pods:
             node_name = pod.node_name
             if node_name not in nodes:
@@ -305,9 +318,10 @@ class ClusterState:
                 node_name = min(schedulable, key=lambda n: (counts[n], n))
                 counts[node_name] += 1
             ip = pod.pod_ip
-            if not ip or ip not in used[node_name] and not self._ip_in_node(ip, nodes[node_name]):
+            newly_placed = node_name != pod.node_name
+            if not ip or not self._ip_in_node(ip, nodes[node_name]) or (newly_placed and ip in used[node_name]):
                 ip = self._next_ip(nodes[node_name], used[node_name])
-                used[node_name].add(ip)
+            used[node_name].add(ip)
             if (node_name, ip) != (pod.node_name, pod.pod_ip):
                 self.objects[pod.ref] = replace(pod, node_name=node_name, pod_ip=ip)
         used_svc = {s.cluster_ip for s in self.services if s.cluster_ip}

@@ -48,8 +48,9 @@ def read_documents(source: ManifestSource) -> list[Document]:
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
         path = resolve_path(source)
         if path is None:
-            raise NotFoundError(f"manifest file {str(source)!r} not found (looked in {os.getcwd()} and "
-                                f"{project_root()}); pass a path, YAML text, a dict or a list of dicts")
+            places = dict.fromkeys([os.getcwd(), str(project_root())])
+            raise NotFoundError(f"manifest file {str(source)!r} not found (looked in {' and '.join(places)}); "
+                                "pass a path, YAML text, a dict or a list of dicts")
         files = sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES) if path.is_dir() else [path]
         docs: list[Document] = []
         for f in files:
@@ -63,6 +64,15 @@ def read_documents(source: ManifestSource) -> list[Document]:
 
 def load_manifest(source: ManifestSource, default_namespace: str = "default") -> list[tuple[AnyObject, Document]]:
     """Parse and validate every document; raise ManifestError with all problems if any."""
+    items, problems = parse_manifest(source, default_namespace)
+    if problems:
+        raise ManifestError(problems)
+    return items
+
+
+def parse_manifest(source: ManifestSource, default_namespace: str = "default"
+                   ) -> tuple[list[tuple[AnyObject, Document]], list[Problem]]:
+    """Parse every document: the valid objects and the problems of the invalid ones."""
     docs = read_documents(source)
     items: list[tuple[AnyObject, Document]] = []
     problems: list[Problem] = []
@@ -79,9 +89,7 @@ def load_manifest(source: ManifestSource, default_namespace: str = "default") ->
                                         "give each object a unique name"))
             seen[obj.ref] = doc
             items.append((obj, doc))
-    if problems:
-        raise ManifestError(problems)
-    return items
+    return items, problems
 
 
 def refs_of(source: ManifestSource, default_namespace: str = "default") -> list[Any]:
