@@ -32,6 +32,18 @@ install_system_packages() {
   # ovsdb-server/ovs-vswitchd), so nothing else needs starting here.
 }
 
+ensure_python() {
+  # A fresh Debian has python3 but may lack venv/pip; as root we add them, else we say what to do.
+  if python3 -c 'import venv, ensurepip' 2>/dev/null; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+  else
+    echo "labkit: python3 with venv is needed: sudo apt-get install python3-venv" >&2
+    exit 1
+  fi
+}
+
 make_venv() {
   local extras="$1"
   if [ ! -x "$VENV/bin/python" ]; then

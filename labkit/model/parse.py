@@ -724,8 +724,12 @@ def _parse_antrea_policy(ctx: _Ctx, data: dict, labels: dict, annotations: dict)
                     if rule.get(other):
                         ctx.err(rpath, f"toServices cannot be used with {other}",
                                 "write a separate rule for the other peers")
-            name = ctx.string(rule.get("name"), f"{rpath}.name") or generated_rule_name(direction, action, rule)
-            if name in names:
+            name = ctx.string(rule.get("name"), f"{rpath}.name")
+            if not name:
+                name = generated_rule_name(direction, action, rule)
+                if name in names:  # two identical unnamed rules: keep both, with distinct names
+                    name = f"{name}-{i}"
+            elif name in names:
                 ctx.err(f"{rpath}.name", f"rule name {name!r} is already used by {names[name]}",
                         "give every rule of a policy a unique name")
             names[name] = rpath
