@@ -26,7 +26,8 @@ from typing import Any
 from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
 from .model.cluster import ApplyResult, ClusterState
 from .model.manifest import ManifestSource, load_manifest, parse_manifest, resolve_path
-from .model.objects import SHORT_KINDS, AntreaPolicy, Group, K8sNetworkPolicy, ObjectRef, Pod, Tier
+from .model.kinds import KIND_ALIASES, parse_ref
+from .model.objects import ObjectRef, Pod
 from .model.profile import Profile, load_profile
 from .model.yamlsrc import Document, documents_from_data
 from .policy.compiler import PolicySet, compile_policies
@@ -36,35 +37,6 @@ from .policy.reachability import Explanation, Reachability
 from . import tables
 
 BACKENDS = ("sim", "ovs", "kind")
-
-# kubectl-style names (and short names) -> (group, kind)
-KIND_ALIASES: dict[str, tuple[str, str]] = {}
-for (_group, _kind), _short in SHORT_KINDS.items():
-    KIND_ALIASES[_short] = (_group, _kind)
-    if _kind != "NetworkPolicy":
-        KIND_ALIASES[_kind.lower()] = (_group, _kind)
-KIND_ALIASES.update({
-    "po": ("", "Pod"), "pods": ("", "Pod"), "ns": ("", "Namespace"), "namespaces": ("", "Namespace"),
-    "nodes": ("", "Node"), "no": ("", "Node"), "svc": ("", "Service"), "services": ("", "Service"),
-    "deploy": ("apps", "Deployment"), "deployments": ("apps", "Deployment"),
-    "networkpolicy": ("networking.k8s.io", "NetworkPolicy"), "networkpolicies": ("networking.k8s.io", "NetworkPolicy"),
-    "clusternetworkpolicy": ("crd.antrea.io", "ClusterNetworkPolicy"), "tiers": ("crd.antrea.io", "Tier"),
-    "tr": ("crd.antrea.io", "Tier"), "clustergroup": ("crd.antrea.io", "ClusterGroup"),
-    "clustergroups": ("crd.antrea.io", "ClusterGroup"), "grp": ("crd.antrea.io", "Group"),
-    "groups": ("crd.antrea.io", "Group"), "anp": ("crd.antrea.io", "NetworkPolicy"),
-})
-_REF_RE = re.compile(r"^(?P<kind>[a-z]+)/(?:(?P<ns>[a-z0-9][-a-z0-9]*)/)?(?P<name>[a-z0-9][-a-z0-9.]*)$")
-
-
-def parse_ref(text: str) -> ObjectRef | None:
-    """``acnp/name``, ``netpol/x/deny-all`` or ``pod/x/a`` -> ObjectRef; None if it is not one."""
-    m = _REF_RE.match(text)
-    if not m or m["kind"] not in KIND_ALIASES:
-        return None
-    group, kind = KIND_ALIASES[m["kind"]]
-    cluster_scoped = kind in ("Namespace", "Node", "ClusterNetworkPolicy", "Tier", "ClusterGroup")
-    return ObjectRef(group, kind, "" if cluster_scoped else (m["ns"] or "default"), m["name"])
-
 
 def ovs_available() -> tuple[bool, str]:
     """Can the ovs backend run here? (ok, reason if not)."""

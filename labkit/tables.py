@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .model.cluster import ClusterState
+from .model.kinds import KIND_ALIASES
 from .model.objects import ACNP, BASELINE_TIER_NAME
 from .policy.groups import Selection
 
@@ -97,8 +98,6 @@ def policies(state: ClusterState, policy_set: "PolicySet") -> "pd.DataFrame":
 
 
 def get(state: ClusterState, policy_set: "PolicySet", kind: str) -> "pd.DataFrame":
-    from .lab import KIND_ALIASES  # the one alias table
-
     alias = KIND_ALIASES.get(kind.lower())
     if alias is None:
         raise ValueError(f"unknown kind {kind!r}; try pods, nodes, ns, svc, deploy, netpol, acnp, annp, tiers, cg, grp")
