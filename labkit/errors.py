@@ -9,7 +9,8 @@
      ├── BackendUnavailable     the chosen backend cannot run here (no root, no OVS, no Docker ...)
      ├── UnsupportedOperation   this backend cannot do that; the message names one that can
      ├── LabStateError          a lab used before start / after stop, or a broken state directory
-     └── CommandError           an external command (ip, ovs-vsctl, kind ...) failed or timed out
+     ├── CommandError           an external command (ip, ovs-vsctl, kind ...) failed or timed out
+     └── IPFIXError             (labkit.flows.ies) an IPFIX message or record that cannot be encoded/decoded
 
 Every user-facing message says what is wrong, where (file:line, document, kind/name, field path)
 and how to fix it. Foreign exceptions are translated at one boundary with ``raise ... from exc``.
