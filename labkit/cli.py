@@ -25,6 +25,7 @@ EPILOG = """examples:
   labkit matrix --port 80                 who can reach whom on TCP/80
   labkit explain x/a y/b --port 80        which rule decided, on each side
   labkit get acnp                         kubectl-like tables (pods, netpol, acnp, annp, tiers, cg, grp ...)
+  labkit lint                             ties Antrea resolves nondeterministically, shadowed rules ...
   labkit down                             stop the lab and remove its state
 """
 
@@ -209,6 +210,15 @@ def cmd_label(args) -> int:
     return 0
 
 
+def cmd_lint(args) -> int:
+    findings = _load(args).lint()
+    for finding in findings:
+        print(finding)
+    if not findings:
+        print("no findings")
+    return 0
+
+
 def cmd_doctor(args) -> int:
     ok_ovs, why = ovs_available()
     rows = [("sim", True, "always available (pure Python)")]
@@ -290,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("label", cmd_label, "set (key=value) or remove (key-) labels of a pod (ns/name) or namespace (ns:name)")
     p.add_argument("target")
     p.add_argument("labels", nargs="+")
+    add("lint", cmd_lint, "policies that are legal but probably wrong (ties, missing groups, shadowed rules ...)")
     add("doctor", cmd_doctor, "which backends can run here, and what to install for the others")
     p = sub.add_parser("nsx", help="the NSX Manager mock: 'labkit nsx serve --help'",
                        description="the NSX Manager mock (a real HTTPS server on 127.0.0.1)")

@@ -245,6 +245,13 @@ class Lab:
         """kubectl-like table of one kind (``pods``, ``acnp``, ``annp``, ``netpol``, ``tiers``, ``cg`` ...)."""
         return tables.get(self.state, self.policy_set, kind)
 
+    def lint(self) -> list:
+        """Findings about policies that are legal but likely wrong (nondeterministic ties, missing
+        groups, shadowed rules, unrealizable policies, ...)."""
+        from .policy.lint import lint
+
+        return lint(self.state, self.policy_set)
+
     def pod_ip(self, pod: str) -> str:
         return self.state.pod(pod).pod_ip
 

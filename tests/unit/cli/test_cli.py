@@ -84,7 +84,7 @@ spec:
 
 def test_help_texts_explain_themselves(labkit):
     top = labkit("--help").stdout
-    for command in ("up", "down", "apply", "delete", "get", "matrix", "explain", "validate", "status", "doctor"):
+    for command in ("up", "down", "apply", "delete", "get", "matrix", "explain", "validate", "status", "doctor", "lint"):
         assert command in top
         assert "usage: labkit " + command in labkit(command, "--help").stdout
     assert "sim" in labkit("doctor").stdout
