@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import LabkitError
-from .lab import BACKENDS, Lab, default_state_root, ovs_available, parse_ref
+from .lab import BACKENDS, Lab, default_state_root, ovs_available
 from .model.manifest import load_manifest, parse_manifest
 from .model.profile import available_profiles
 
@@ -220,18 +220,10 @@ def cmd_lint(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    ok_ovs, why = ovs_available()
-    rows = [("sim", True, "always available (pure Python)")]
-    rows.append(("ovs", ok_ovs, "ready" if ok_ovs else why))
-    docker = shutil.which("docker") is not None and Path("/var/run/docker.sock").exists()
-    kind = shutil.which("kind") is not None
-    kubectl = shutil.which("kubectl") is not None
-    kind_ok = docker and kind and kubectl
-    missing = [n for n, present in (("a running Docker engine", docker), ("kind", kind), ("kubectl", kubectl))
-               if not present]
-    rows.append(("kind", kind_ok, "ready" if kind_ok else "needs " + ", ".join(missing)))
-    for name, ok, detail in rows:
-        print(f"{name:<5} {'OK ' if ok else 'NO '} {detail}")
+    from .doctor import backend_status
+
+    for status in backend_status():
+        print(f"{status.backend:<5} {'OK ' if status.available else 'NO '} {status.detail}")
     print(f"profiles: {', '.join(available_profiles())}")
     return 0
 

@@ -296,6 +296,22 @@ class Lab:
         m = self.expected_reachability(port, protocol, src_port, sources=[s], destinations=[d])
         return m.explain(s, d)
 
+    def traceflow(self, src: str, dst: str, port: int | None = 80, protocol: str = "TCP",
+                  src_port: int | None = None):
+        """The path of one packet as Antrea's Traceflow reports it (per-node observations).
+
+        Backends that can trace real packets (ovs: OVS packet tracing; kind: the Traceflow CRD)
+        do; on sim the trace is predicted from the policy engine's explanation.
+        """
+        self._require_running()
+        from .policy.traceflow import traceflow_from_explanation
+
+        real = getattr(self.backend, "traceflow", None)
+        if real is not None:
+            probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port)
+            return real(self.state, self.policy_set, self.state.pod(src).key, self.state.pod(dst).key, probe)
+        return traceflow_from_explanation(self.state, self.explain(src, dst, port, protocol, src_port))
+
     # ------------------------------------------------------------------ persistence (CLI)
 
     def manifests(self) -> list[dict]:

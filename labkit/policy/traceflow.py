@@ -1,0 +1,183 @@
+"""Traceflow predicted from the policy engine: the path of one packet, as Antrea's Traceflow reports it.
+
+:func:`traceflow_from_explanation` is pure: it turns an :class:`~labkit.policy.reachability.Explanation`
+(which rule decided at the source and at the destination) plus the lab's placement of pods on
+nodes into the per-node observations of a Traceflow CR's ``status.results``. The sequence
+follows ``pkg/agent/controller/traceflow/packetin.go`` (see /work/shared/reference/antrea.md §2):
+
+* sender node: ``SpoofGuard Forwarded``; if an egress rule matched, ``NetworkPolicy EgressRule
+  Forwarded`` (allow) or ``NetworkPolicy EgressMetric Dropped|Rejected`` (Antrea-native drop);
+  a drop by K8s NetworkPolicy isolation or by a baseline rule is ``EgressDefaultRule Dropped``;
+* pods on different nodes: ``Forwarding Output Forwarded`` with ``tunnelDstIP`` = the destination
+  node's internal IP (Antrea since PR #7481 reports ``Forwarded`` here, not ``ForwardedOutOfOverlay``),
+  then on the receiver node ``Forwarding Received``;
+* ingress as egress (``IngressRule`` / ``IngressMetric`` / ``IngressDefaultRule``);
+* ``Forwarding Output Delivered`` when the packet reaches the destination pod.
+
+No policy observation is recorded when no rule matched (default allow), as in Antrea. The ovs
+and kind backends return the same types from real traces (OVS packet tracing, the Traceflow CRD).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..model.cluster import ClusterState
+from .probe import Probe
+from .reachability import Decision, Explanation
+
+IP_PROTOCOL_NUMBERS = {"ICMP": 1, "TCP": 6, "UDP": 17, "SCTP": 132}
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One entry of a NodeResult's ``observations`` (field names as in the CRD, snake_case)."""
+
+    component: str  # SpoofGuard | NetworkPolicy | Forwarding | LB | Routing | Egress
+    action: str  # Forwarded | Received | Delivered | Dropped | Rejected | ForwardedOutOfNetwork
+    component_info: str = ""
+    pod: str = ""
+    network_policy: str = ""
+    network_policy_rule: str = ""
+    tunnel_dst_ip: str = ""
+    src_pod_ip: str = ""
+
+    def to_dict(self) -> dict:
+        """camelCase, empty fields left out (as ``kubectl get tf -o yaml`` prints them)."""
+        out = {}
+        for key, value in asdict(self).items():
+            if value:
+                head, *rest = key.split("_")
+                out[head + "".join(w.capitalize() if w != "ip" else "IP" for w in rest)] = value
+        return out
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    node: str
+    role: str  # Sender | Receiver
+    observations: tuple[Observation, ...]
+
+    def to_dict(self) -> dict:
+        return {"node": self.node, "role": self.role, "observations": [o.to_dict() for o in self.observations]}
+
+
+@dataclass(frozen=True)
+class Traceflow:
+    """A finished trace: what a Traceflow CR holds once its phase is Succeeded or Failed."""
+
+    source: str
+    destination: str
+    probe: Probe
+    phase: str  # Succeeded | Failed
+    results: tuple[NodeResult, ...] = ()
+    reason: str = ""
+    explanation: Explanation | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def observations(self) -> list[tuple[str, Observation]]:
+        """Every observation in path order, with its node."""
+        return [(r.node, o) for r in self.results for o in r.observations]
+
+    @property
+    def final_action(self) -> str:
+        """Delivered, Dropped or Rejected (the last observation's action), or '' if Failed."""
+        obs = self.observations
+        return obs[-1][1].action if obs else ""
+
+    def to_dict(self) -> dict:
+        """The Traceflow CR (``crd.antrea.io/v1beta1``) this trace corresponds to."""
+        src_ns, _, src_pod = self.source.partition("/")
+        dst_ns, _, dst_pod = self.destination.partition("/")
+        header: dict[str, Any] = {"protocol": IP_PROTOCOL_NUMBERS[self.probe.protocol]}
+        packet: dict[str, Any] = {"ipHeader": header}
+        if self.probe.protocol in ("TCP", "UDP"):
+            transport: dict[str, Any] = {"dstPort": self.probe.port}
+            if self.probe.src_port:
+                transport["srcPort"] = self.probe.src_port
+            if self.probe.protocol == "TCP":
+                transport["flags"] = 2  # SYN, Antrea's default
+            packet["transportHeader"] = {self.probe.protocol.lower(): transport}
+        status: dict[str, Any] = {"phase": self.phase, "results": [r.to_dict() for r in self.results]}
+        if self.reason:
+            status["reason"] = self.reason
+        return {"apiVersion": "crd.antrea.io/v1beta1", "kind": "Traceflow",
+                "spec": {"source": {"namespace": src_ns, "pod": src_pod},
+                         "destination": {"namespace": dst_ns, "pod": dst_pod}, "packet": packet},
+                "status": status}
+
+    def to_frame(self):
+        import pandas as pd
+
+        rows = [{"node": node, "component": o.component, "component_info": o.component_info, "action": o.action,
+                 "network_policy": o.network_policy, "network_policy_rule": o.network_policy_rule,
+                 "tunnel_dst_ip": o.tunnel_dst_ip} for node, o in self.observations]
+        return pd.DataFrame(rows, columns=["node", "component", "component_info", "action", "network_policy",
+                                           "network_policy_rule", "tunnel_dst_ip"])
+
+    def __str__(self) -> str:
+        lines = [f"traceflow {self.source} -> {self.destination} {self.probe}: {self.phase}"
+                 + (f" ({self.reason})" if self.reason else "")]
+        for r in self.results:
+            lines.append(f"  {r.node} ({r.role})")
+            for o in r.observations:
+                extra = " ".join(x for x in (o.network_policy, f"rule {o.network_policy_rule}"
+                                             if o.network_policy_rule else "",
+                                             f"tunnelDstIP {o.tunnel_dst_ip}" if o.tunnel_dst_ip else "") if x)
+                lines.append(f"    {o.component:<14} {o.component_info:<18} {o.action:<10} {extra}".rstrip())
+        return "\n".join(lines)
+
+    _repr_pretty_ = lambda self, p, cycle: p.text(str(self))  # noqa: E731
+
+
+def _policy_observation(decision: Decision) -> Observation | None:
+    """The NetworkPolicy observation of one side, or None if no rule matched (default allow)."""
+    side = decision.direction  # Egress | Ingress
+    rule = decision.rule
+    if decision.stage == "self":
+        return None
+    if decision.action == "Allow":
+        if rule is None:
+            return None
+        return Observation("NetworkPolicy", "Forwarded", f"{side}Rule", network_policy=rule.policy_ref,
+                           network_policy_rule=rule.rule_name)
+    action = "Rejected" if decision.action == "Reject" else "Dropped"
+    if decision.stage == "k8s" or rule is None:
+        # K8s isolation: the default drop flow of the *DefaultRule table carries no policy reference.
+        return Observation("NetworkPolicy", action, f"{side}DefaultRule")
+    info = f"{side}DefaultRule" if decision.stage == "baseline" else f"{side}Metric"
+    return Observation("NetworkPolicy", action, info, network_policy=rule.policy_ref,
+                       network_policy_rule=rule.rule_name)
+
+
+def traceflow_from_explanation(state: ClusterState, explanation: Explanation) -> Traceflow:
+    """The Traceflow Antrea would report for the packet ``explanation`` describes (pure)."""
+    exp = explanation
+    src, dst = state.pod(exp.src), state.pod(exp.dst)
+    if src.key == dst.key:
+        return Traceflow(exp.src, exp.dst, exp.probe, "Failed", (),
+                         "a pod reaching its own IP never enters OVS, so Traceflow observes nothing", exp)
+    sender = [Observation("SpoofGuard", "Forwarded", src_pod_ip=src.pod_ip)]
+    egress = _policy_observation(exp.egress)
+    if egress is not None:
+        sender.append(egress)
+    if exp.egress.action != "Allow":
+        return Traceflow(exp.src, exp.dst, exp.probe, "Succeeded", (NodeResult(src.node_name, "Sender",
+                                                                                tuple(sender)),), "", exp)
+    results: list[NodeResult] = []
+    if src.node_name == dst.node_name:
+        receiver = sender
+    else:
+        node_ips = {n.name: n.internal_ip for n in state.nodes}
+        sender.append(Observation("Forwarding", "Forwarded", "Output", tunnel_dst_ip=node_ips.get(dst.node_name, "")))
+        results.append(NodeResult(src.node_name, "Sender", tuple(sender)))
+        receiver = [Observation("Forwarding", "Received")]
+    ingress = _policy_observation(exp.ingress)
+    if ingress is not None:
+        receiver.append(ingress)
+    if exp.ingress.action == "Allow":
+        receiver.append(Observation("Forwarding", "Delivered", "Output", pod=dst.key))
+    role = "Sender" if src.node_name == dst.node_name else "Receiver"
+    results.append(NodeResult(dst.node_name, role, tuple(receiver)))
+    return Traceflow(exp.src, exp.dst, exp.probe, "Succeeded", tuple(results), "", exp)

@@ -1,0 +1,151 @@
+"""Every course notebook runs headless (nbclient) and its check cells really check.
+
+* each notebook executes top to bottom with ``SOLVE = True`` (the reference solutions applied)
+  on ``LABKIT_NOTEBOOK_BACKEND`` (default ``sim``); any error fails the test;
+* the same check cells fail when the lab misbehaves (a backend that enforces nothing) and when the
+  exercise is not done, so a green run means something;
+* the committed notebooks follow the course template and carry no outputs.
+
+Jupyter's config/data/runtime dirs are isolated in the test's tmp dir, with a ``python3`` kernel
+spec pointing at this interpreter (the project venv).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))
+BACKEND = os.environ.get("LABKIT_NOTEBOOK_BACKEND", "sim")
+CELL_TIMEOUT_S = 120
+
+# A backend that enforces nothing: every probe succeeds (OVS without flows, a CNI without policy).
+SABOTAGE = """
+import numpy as np
+from labkit.backends import sim as _sim
+_real = _sim.SimBackend.reachability
+def _enforce_nothing(self, *args, **kwargs):
+    m = _real(self, *args, **kwargs)
+    m.codes = np.zeros_like(m.codes)
+    return m
+_sim.SimBackend.reachability = _enforce_nothing
+"""
+
+
+@pytest.fixture(scope="module")
+def jupyter_env(tmp_path_factory):
+    """Isolated Jupyter dirs plus a python3 kernel spec for this interpreter."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "data" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (labkit venv)", "language": "python"}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_DATA_DIR", str(root / "data"))
+        mp.setenv("JUPYTER_CONFIG_DIR", str(root / "config"))
+        mp.setenv("JUPYTER_RUNTIME_DIR", str(root / "runtime"))
+        mp.setenv("IPYTHONDIR", str(root / "ipython"))
+        mp.setenv("LABKIT_STATE_DIR", str(root / "labkit-state"))
+        mp.setenv("JUPYTER_PLATFORM_DIRS", "1")
+        yield root
+
+
+def load(name: str, extra: str = "", **params) -> nbformat.NotebookNode:
+    """The notebook with parameters injected after its ``parameters`` cell (papermill's convention)."""
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    source = "\n".join(f"{k} = {v!r}" for k, v in params.items()) + "\n" + extra
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    cell.id = "injected-parameters"
+    nb.cells.insert(index + 1, cell)
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
+    client.execute()
+    return nb
+
+
+def test_there_is_a_course():
+    assert NOTEBOOKS == ["00-start-here.ipynb", "01-kubernetes-networkpolicy.ipynb",
+                         "02-antrea-native-policies.ipynb", "03-tiers-and-troubleshooting.ipynb",
+                         "04-shop-microsegmentation.ipynb"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_with_the_solutions(name, jupyter_env):
+    nb = load(name, BACKEND=BACKEND, SOLVE=True)
+    try:
+        execute(nb)
+    except CellExecutionError as exc:
+        pytest.fail(f"{name} failed on backend {BACKEND}:\n{exc}", pytrace=False)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = json.dumps(outputs)
+    assert "passed" in text  # the check cells said so
+    assert "application/vnd.jupyter.widget-view+json" in text  # widgets were displayed
+
+
+@pytest.mark.slow
+def test_checks_fail_when_the_lab_enforces_nothing(jupyter_env):
+    nb = load("01-kubernetes-networkpolicy.ipynb", extra=SABOTAGE, BACKEND="sim", SOLVE=True)
+    with pytest.raises(CellExecutionError) as info:
+        execute(nb)
+    assert info.value.ename == "CheckFailed"
+    assert "Exercise 1, TCP/80" in str(info.value) and "should be drop" in str(info.value)
+
+
+@pytest.mark.slow
+def test_checks_fail_when_the_exercise_is_not_done(jupyter_env):
+    nb = load("00-start-here.ipynb", BACKEND="sim", SOLVE=False)
+    with pytest.raises(CellExecutionError) as info:
+        execute(nb)
+    assert info.value.ename == "CheckFailed" and "Exercise 0" in str(info.value)
+
+
+# ---------------------------------------------------------------------------- the template
+
+TEMPLATE_HEADINGS = ("## Overview", "## Prerequisites", "## Imports", "## Exercise", "## Summary", "## What's next")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_follows_the_template(name):
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    nbformat.validate(nb)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    positions = [markdown.find(h) for h in TEMPLATE_HEADINGS]
+    assert -1 not in positions and positions == sorted(positions), f"{name}: headings {TEMPLATE_HEADINGS}"
+    assert "| Time |" in markdown and "| Backend |" in markdown
+    if name != "00-start-here.ipynb":
+        assert "<details><summary>Solution" in markdown
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and 'BACKEND = "sim"' in params[0].source and "SOLVE = False" in params[0].source
+    assert code.index(params[0]) == 0, "the parameter cell comes first"
+    assert code[-1].source.strip() == "lab.stop()", "every notebook stops its lab"
+    assert any("Lab(backend=BACKEND" in c.source for c in code)
+    assert any("check_" in c.source for c in code), "at least one auto-check cell"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_committed_without_outputs_and_with_short_cells(name):
+    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), f"{name}: strip the outputs"
+    lengths = [len(c.source.splitlines()) for c in code]
+    # 1-9 lines; a check cell holding a truth table may reach 10.
+    assert max(lengths) <= 10, f"{name}: a code cell has {max(lengths)} lines"
+    assert sum(n <= 6 for n in lengths) >= 0.7 * len(lengths)
