@@ -1,0 +1,187 @@
+"""The NSX mock's route table (declared once, in order) and its dispatcher.
+
+:class:`NSXApi` turns one HTTP request into one :class:`~labkit.nsx.routing.Response`:
+match the route (404/405), authenticate (401/403), run the handler inside one store transaction
+(a handler that raises changes nothing), and answer errors as NSX ApiError bodies. It does no
+socket I/O, so it can be driven directly in tests; :mod:`labkit.nsx.server` puts it behind HTTPS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+from labkit.nsx import (
+    ccp,
+    desired,
+    groups,
+    hapi,
+    inventory,
+    node,
+    policies,
+    realization,
+    services,
+    statistics,
+    traceflow,
+    trust,
+)
+from labkit.nsx.errors import ErrorCode, NSXApiError
+from labkit.nsx.paths import GENERATION_COUNTER
+from labkit.nsx.routing import Request, Response, Route, Router
+from labkit.nsx.state import ManagerState
+
+log = logging.getLogger("labkit.nsx")
+
+_EP = "/infra/sites/{site}/enforcement-points/{ep}"
+_CCP = f"{_EP}/cluster-control-planes/{{ccp_id}}"
+_DOMAIN = "/infra/domains/{domain}"
+_GROUP = f"{_DOMAIN}/groups/{{group_id}}"
+_POLICY = f"{_DOMAIN}/security-policies/{{policy_id}}"
+_TF = "/infra/antrea/traceflows/{tf_id}"
+P = "/policy/api/v1"
+MP = "/api/v1"
+LK = "/labkit/v1"
+
+ROUTES: tuple[Route, ...] = (
+    # Manager node and sessions
+    Route("GET", f"{MP}/node/version", node.node_version),
+    Route("GET", f"{MP}/node", node.node_properties),
+    Route("GET", f"{MP}/reverse-proxy/node/health", node.reverse_proxy_health),
+    Route("GET", f"{MP}/cluster/status", node.cluster_status),
+    Route("POST", "/api/session/create", node.session_create, public=True),
+    Route("POST", "/api/session/destroy", node.session_destroy),
+    # Trust management: principal identities and their certificates
+    Route("GET", f"{MP}/trust-management/principal-identities", trust.list_principal_identities),
+    Route("POST", f"{MP}/trust-management/principal-identities/with-certificate",
+          trust.create_principal_identity),
+    Route("GET", f"{MP}/trust-management/principal-identities/{{pi_id}}", trust.get_principal_identity),
+    Route("DELETE", f"{MP}/trust-management/principal-identities/{{pi_id}}",
+          trust.delete_principal_identity),
+    Route("GET", f"{MP}/trust-management/certificates", trust.list_certificates),
+    Route("GET", f"{MP}/trust-management/certificates/{{cert_id}}", trust.get_certificate),
+    Route("DELETE", f"{MP}/trust-management/certificates/{{cert_id}}", trust.delete_certificate),
+    # Cluster control planes (registration, health)
+    Route("GET", f"{P}{_EP}/cluster-control-planes", ccp.list_ccps),
+    Route("GET", f"{P}{_EP}/cluster-control-planes-status", ccp.list_ccp_status),
+    Route("GET", f"{P}{_CCP}", ccp.get_ccp),
+    Route("PUT", f"{P}{_CCP}", ccp.put_ccp),
+    Route("DELETE", f"{P}{_CCP}", ccp.delete_ccp),
+    Route("GET", f"{P}{_CCP}/status", ccp.get_ccp_status),
+    Route("GET", f"{P}{_CCP}/heartbeat-config", ccp.get_heartbeat_config),
+    Route("PUT", f"{P}{_CCP}/heartbeat-config", ccp.put_heartbeat_config),
+    Route("PATCH", f"{P}{_CCP}/heartbeat-config", ccp.patch_heartbeat_config),
+    # Container inventory
+    Route("POST", f"{MP}/inventory/container/{{cluster_id}}", inventory.inventory_updates,
+          module_name=inventory.MODULE),
+    Route("POST", f"{MP}/fabric/container-clusters", inventory.create_container_cluster,
+          module_name=inventory.MODULE),
+    Route("DELETE", f"{MP}/fabric/container-clusters/{{object_id}}", inventory.delete_container_cluster,
+          module_name=inventory.MODULE),
+    Route("GET", f"{MP}/fabric/{{collection}}", inventory.list_objects, module_name=inventory.MODULE),
+    Route("GET", f"{MP}/fabric/{{item}}/{{object_id}}", inventory.get_object,
+          module_name=inventory.MODULE),
+    # Hierarchical API
+    Route("PATCH", f"{P}/infra", hapi.patch_infra),
+    # Services
+    Route("GET", f"{P}/infra/services", services.list_services),
+    Route("GET", f"{P}/infra/services/{{service_id}}", services.get_service),
+    Route("PUT", f"{P}/infra/services/{{service_id}}", services.put_service),
+    Route("PATCH", f"{P}/infra/services/{{service_id}}", services.patch_service),
+    Route("DELETE", f"{P}/infra/services/{{service_id}}", services.delete_service),
+    # Groups and effective members
+    Route("GET", f"{P}{_DOMAIN}/groups", groups.list_groups),
+    Route("GET", f"{P}{_GROUP}", groups.get_group),
+    Route("PUT", f"{P}{_GROUP}", groups.put_group),
+    Route("PATCH", f"{P}{_GROUP}", groups.patch_group),
+    Route("DELETE", f"{P}{_GROUP}", groups.delete_group),
+    Route("GET", f"{P}{_GROUP}/members/pods", groups.member_pods),
+    Route("GET", f"{P}{_GROUP}/members/kubernetes-services", groups.member_services),
+    Route("GET", f"{P}{_GROUP}/members/ip-addresses", groups.member_ip_addresses),
+    # Security policies, rules, spans, statistics
+    Route("GET", f"{P}{_DOMAIN}/security-policies", policies.list_policies),
+    Route("GET", f"{P}{_POLICY}", policies.get_policy),
+    Route("PUT", f"{P}{_POLICY}", policies.put_policy),
+    Route("PATCH", f"{P}{_POLICY}", policies.patch_policy),
+    Route("DELETE", f"{P}{_POLICY}", policies.delete_policy),
+    Route("GET", f"{P}{_POLICY}/statistics", statistics.get_policy_statistics),
+    Route("GET", f"{P}{_POLICY}/rules", policies.list_rules),
+    Route("GET", f"{P}{_POLICY}/rules/{{rule_id}}", policies.get_rule),
+    Route("PUT", f"{P}{_POLICY}/rules/{{rule_id}}", policies.put_rule),
+    Route("PATCH", f"{P}{_POLICY}/rules/{{rule_id}}", policies.patch_rule),
+    Route("DELETE", f"{P}{_POLICY}/rules/{{rule_id}}", policies.delete_rule),
+    Route("GET", f"{P}{_POLICY}/rules/{{rule_id}}/statistics", statistics.get_rule_statistics),
+    Route("GET", f"{P}{_POLICY}/container-cluster-span", policies.list_spans),
+    Route("GET", f"{P}{_POLICY}/container-cluster-span/{{span_id}}", policies.get_span),
+    Route("PUT", f"{P}{_POLICY}/container-cluster-span/{{span_id}}", policies.put_span),
+    Route("PATCH", f"{P}{_POLICY}/container-cluster-span/{{span_id}}", policies.patch_span),
+    Route("DELETE", f"{P}{_POLICY}/container-cluster-span/{{span_id}}", policies.delete_span),
+    # Realization
+    Route("GET", f"{P}/infra/realized-state/status", realization.get_status),
+    Route("GET", f"{P}/infra/realized-state/realized-entities", realization.get_realized_entities),
+    # Antrea traceflow
+    Route("GET", f"{P}/infra/antrea/traceflows", traceflow.list_traceflows),
+    Route("GET", f"{P}{_TF}", traceflow.get_traceflow),
+    Route("PUT", f"{P}{_TF}", traceflow.put_traceflow),
+    Route("PATCH", f"{P}{_TF}", traceflow.patch_traceflow),
+    Route("POST", f"{P}{_TF}", traceflow.rerun_traceflow),
+    Route("DELETE", f"{P}{_TF}", traceflow.delete_traceflow),
+    Route("GET", f"{P}{_TF}/status", traceflow.get_status),
+    Route("GET", f"{P}{_TF}/observations", traceflow.get_observations),
+    # labkit-only write side for the adapter (what NSX receives over its private channel)
+    Route("PUT", f"{LK}{_CCP}/status", ccp.put_ccp_status, module_name="labkit"),
+    Route("GET", f"{LK}{_CCP}/desired-state", desired.get_desired_state, module_name="labkit"),
+    Route("PUT", f"{LK}/realized-state/status", realization.put_report, module_name="labkit"),
+    Route("PUT", f"{LK}{_POLICY}/statistics", statistics.put_policy_statistics, module_name="labkit"),
+    Route("PUT", f"{LK}{_TF}/result", traceflow.put_result, module_name="labkit"),
+)
+
+
+class NSXApi:
+    """Dispatches requests over :data:`ROUTES` against one :class:`ManagerState`."""
+
+    def __init__(self, state: ManagerState, routes: tuple[Route, ...] = ROUTES) -> None:
+        self.state = state
+        self.router = Router(routes)
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes,
+               peer_cert_der: bytes | None = None) -> Response:
+        url = urlsplit(target)
+        req = Request(method=method.upper(), path=url.path or "/",
+                      query=dict(parse_qsl(url.query, keep_blank_values=True)),
+                      headers=headers, body=body)
+        try:
+            route, params = self.router.match(req.method, req.path)
+            req.params, req.module_name = params, route.module_name
+            if not route.public:
+                req.principal = self.state.auth.authenticate(req, peer_cert_der)
+            response = self._run(route, req)
+        except NSXApiError as exc:
+            response = self._error(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must answer 500, not drop the connection
+            log.exception("NSX mock: %s %s failed", method, target)
+            response = self._error(NSXApiError(
+                500, f"labkit NSX mock internal error: {type(exc).__name__}: {exc}",
+                error_code=ErrorCode.INTERNAL,
+            ))
+        log.debug("%s %s -> %s", method, target, response.status)
+        return response
+
+    def _run(self, route: Route, req: Request) -> Response:
+        state = self.state
+        state.trust_changed = False
+        with state.store.transaction():
+            result = route.handler(state, req)
+            response = result if isinstance(result, Response) else Response(200, result)
+            if req.method != "GET" and req.path.startswith("/policy/") and response.status < 300:
+                state.store.next_value(GENERATION_COUNTER)
+        if state.trust_changed:
+            state.trust_changed = False
+            state.auth.reload()
+            state.on_trust_changed()
+        return response
+
+    @staticmethod
+    def _error(exc: NSXApiError) -> Response:
+        headers = {"WWW-Authenticate": 'Basic realm="NSX Manager"'} if exc.status == 401 else {}
+        return Response(exc.status, exc.body(), headers)
