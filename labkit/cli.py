@@ -67,7 +67,11 @@ def cmd_up(args) -> int:
         print(f"lab {args.name!r} already exists ({directory}); use it, or 'labkit down --name {args.name}' first",
               file=sys.stderr)
         return 1
-    lab = Lab(backend=args.backend, profile=args.profile, name=args.name, state_dir=directory)
+    options = {"context": args.context} if args.context else {}
+    if args.backend == "kind":
+        options["progress"] = lambda event: print(f"  {event}", file=sys.stderr)
+    lab = Lab(backend=args.backend, profile=args.profile, name=args.name, state_dir=directory,
+              backend_options=options)
     lab.save()
     print(f"lab {lab.name!r} is up: backend {lab.backend_name}, profile {lab.profile.name}, "
           f"{len(lab.state.nodes)} nodes, {len(lab.state.pods)} pods (state in {directory})")
@@ -95,7 +99,17 @@ def cmd_down(args) -> int:
 
 
 def _sweep_backends() -> None:
-    """Remove leftovers of crashed labs that no state directory knows about (ovs namespaces ...)."""
+    """Remove leftovers of crashed labs that no state directory knows about (ovs namespaces, kind clusters)."""
+    import shutil as _shutil
+
+    if _shutil.which("kind"):
+        from .backends.kind import sweep as sweep_kind
+
+        try:
+            for cluster in sweep_kind():
+                print(f"deleted kind cluster {cluster}")
+        except LabkitError as exc:
+            print(f"warning: kind sweep: {exc}", file=sys.stderr)
     if ovs_available()[0]:
         try:
             from .backends.ovs import sweep
@@ -224,7 +238,22 @@ def cmd_doctor(args) -> int:
 
     for status in backend_status():
         print(f"{status.backend:<5} {'OK ' if status.available else 'NO '} {status.detail}")
+    if args.verbose:
+        from .backends.kind import preflight
+
+        print("\nkind pre-flight checks:")
+        print(preflight("kind"))
     print(f"profiles: {', '.join(available_profiles())}")
+    return 0
+
+
+def cmd_kind(args) -> int:
+    from .backends.kind import prefetch
+
+    if args.kind_command != "prefetch":
+        raise LabkitError("usage: labkit kind prefetch [--version vX.Y.Z] [--dir DIR]")
+    where = prefetch(args.dir, args.version)
+    print(f"Antrea manifests and images saved in {where}; 'labkit up --backend kind' will use them offline")
     return 0
 
 
@@ -255,7 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("up", cmd_up, "create and start a lab")
     p.add_argument("--backend", default="sim", choices=BACKENDS + ("auto",),
-                   help="sim (pure Python), ovs (root + Open vSwitch), kind (Docker) or auto (default: sim)")
+                   help="sim (pure Python), ovs (root + Open vSwitch), kind (Docker), k8s (an existing "
+                        "Antrea cluster, with --context) or auto (default: sim)")
+    p.add_argument("--context", help="kubeconfig context of an existing Antrea cluster (backend k8s)")
     p.add_argument("--profile", default=None,
                    help=f"cluster profile from clusters/ ({', '.join(available_profiles())}) or a path; "
                         "default: an empty cluster")
@@ -293,7 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target")
     p.add_argument("labels", nargs="+")
     add("lint", cmd_lint, "policies that are legal but probably wrong (ties, missing groups, shadowed rules ...)")
-    add("doctor", cmd_doctor, "which backends can run here, and what to install for the others")
+    p = add("doctor", cmd_doctor, "which backends can run here, and what to install for the others")
+    p.add_argument("-v", "--verbose", action="store_true", help="also run the kind backend's pre-flight checks")
+    p = add("kind", cmd_kind, "kind backend helpers: 'prefetch' saves Antrea's manifests and images for offline classrooms")
+    p.add_argument("kind_command", choices=("prefetch",))
+    p.add_argument("--version", help="Antrea version (default: the pinned one in clusters/kind-antrea.yaml)")
+    p.add_argument("--dir", help="where to save (default: labkit's cache)")
     p = sub.add_parser("nsx", help="the NSX Manager mock: 'labkit nsx serve --help'",
                        description="the NSX Manager mock (a real HTTPS server on 127.0.0.1)")
     p.add_argument("nsx_args", nargs=argparse.REMAINDER, help="serve [--state-dir DIR] [--port N]")

@@ -36,7 +36,7 @@ from .policy.probe import Probe
 from .policy.reachability import Explanation, Reachability
 from . import tables
 
-BACKENDS = ("sim", "ovs", "kind")
+BACKENDS = ("sim", "ovs", "kind", "k8s")  # k8s: an existing cluster running Antrea (kubeconfig context)
 
 def ovs_available() -> tuple[bool, str]:
     """Can the ovs backend run here? (ok, reason if not)."""
@@ -51,6 +51,7 @@ def ovs_available() -> tuple[bool, str]:
 
 
 def _make_backend(name: str, lab: "Lab"):
+    options = dict(lab.backend_options)
     if name == "sim":
         from .backends.sim import SimBackend
 
@@ -63,14 +64,14 @@ def _make_backend(name: str, lab: "Lab"):
             from .backends.ovs import OvsBackend
         except ImportError as exc:
             raise BackendUnavailable(f"backend 'ovs' could not be loaded ({exc}); use backend='sim'") from exc
-        return OvsBackend(lab.name, lab.state_dir)
-    if name == "kind":
+        return OvsBackend(lab.name, lab.state_dir, **options)
+    if name in ("kind", "k8s"):
         try:
             from .backends.kind import KindBackend
         except ImportError as exc:
             raise BackendUnavailable(f"backend 'kind' is not available in this installation ({exc}); "
                                      "use backend='sim' or 'ovs'") from exc
-        return KindBackend(lab.name, lab.state_dir)
+        return KindBackend(lab.name, lab.state_dir, mode=name, **options)
     raise BackendUnavailable(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)} or 'auto'")
 
 
@@ -91,11 +92,15 @@ def _stop_live_labs() -> None:  # a kernel restart / interpreter exit must not l
 
 
 class Lab:
-    """A cluster with Antrea policies, on one backend. Use as a context manager, or call stop()."""
+    """A cluster with Antrea policies, on one backend. Use as a context manager, or call stop().
+
+    ``backend``: ``sim`` (default), ``ovs``, ``kind``, ``k8s`` (an existing Antrea cluster: pass
+    ``backend_options={"context": "<kubeconfig context>"}``) or ``auto``.
+    """
 
     def __init__(self, backend: str = "sim", profile: str | None = None, name: str = "lab",
                  state_dir: str | os.PathLike | None = None, start: bool = True,
-                 _allocations: dict[str, tuple[str, str]] | None = None, _restoring: bool = False) -> None:
+                 backend_options: dict[str, Any] | None = None, _allocations: dict[str, tuple[str, str]] | None = None, _restoring: bool = False) -> None:
         if backend == "auto":
             backend = "ovs" if ovs_available()[0] else "sim"
         if backend not in BACKENDS:
@@ -104,6 +109,8 @@ class Lab:
             raise ValueError(f"lab name {name!r} must be 1-16 characters of a-z, 0-9 and '-'")
         self.name = name
         self.backend_name = backend
+        # Passed to the backend's constructor, e.g. {"context": "my-tkg"} for k8s, {"progress": print} for kind.
+        self.backend_options: dict[str, Any] = dict(backend_options or {})
         self.state_dir = Path(state_dir) if state_dir else default_state_root() / name
         self.profile: Profile = load_profile(profile)
         self.state = ClusterState(self.profile.nodes())
@@ -325,6 +332,7 @@ class Lab:
             "format": 1,
             "name": self.name,
             "backend": self.backend_name,
+            "backend_options": {k: v for k, v in self.backend_options.items() if isinstance(v, (str, int, float, bool))},
             "profile": self.profile.path or self.profile.name,
             "manifests": self.manifests(),
             "allocations": {p.key: [p.node_name, p.pod_ip] for p in self.state.pods},
@@ -355,7 +363,8 @@ class Lab:
         profile = record.get("profile")
         allocations = {k: (v[0], v[1]) for k, v in record.get("allocations", {}).items()}
         lab = cls(backend=record["backend"], profile=None if profile == "empty" else profile, name=record["name"],
-                  state_dir=directory, start=False, _allocations=allocations, _restoring=True)
+                  state_dir=directory, start=False, backend_options=record.get("backend_options"),
+                  _allocations=allocations, _restoring=True)
         if record.get("manifests"):
             lab._apply_items(load_manifest_docs(documents_from_data(record["manifests"], source=str(path))))
         if record.get("running", True):

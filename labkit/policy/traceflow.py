@@ -30,27 +30,46 @@ from .reachability import Decision, Explanation
 IP_PROTOCOL_NUMBERS = {"ICMP": 1, "TCP": 6, "UDP": 17, "SCTP": 132}
 
 
+# CRD field (camelCase) -> dataclass field; the CRD spells IP and MAC in capitals.
+CRD_FIELDS = {"component": "component", "componentInfo": "component_info", "action": "action", "pod": "pod",
+              "dstMAC": "dst_mac", "networkPolicy": "network_policy", "networkPolicyRule": "network_policy_rule",
+              "egress": "egress", "ttl": "ttl", "translatedSrcIP": "translated_src_ip",
+              "translatedDstIP": "translated_dst_ip", "tunnelDstIP": "tunnel_dst_ip", "egressIP": "egress_ip",
+              "egressNode": "egress_node", "srcPodIP": "src_pod_ip"}
+
+
 @dataclass(frozen=True)
 class Observation:
-    """One entry of a NodeResult's ``observations`` (field names as in the CRD, snake_case)."""
+    """One entry of a NodeResult's ``observations``: every field of Antrea's CRD, in snake_case."""
 
     component: str  # SpoofGuard | NetworkPolicy | Forwarding | LB | Routing | Egress
-    action: str  # Forwarded | Received | Delivered | Dropped | Rejected | ForwardedOutOfNetwork
+    action: str  # Forwarded | Received | Delivered | Dropped | Rejected | ForwardedOutOfNetwork | ...
     component_info: str = ""
     pod: str = ""
     network_policy: str = ""
     network_policy_rule: str = ""
     tunnel_dst_ip: str = ""
     src_pod_ip: str = ""
+    dst_mac: str = ""
+    egress: str = ""
+    ttl: int = 0
+    translated_src_ip: str = ""
+    translated_dst_ip: str = ""
+    egress_ip: str = ""
+    egress_node: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Observation":
+        """From a CRD observation (camelCase); unknown fields are ignored."""
+        kwargs = {CRD_FIELDS[k]: v for k, v in data.items() if k in CRD_FIELDS}
+        kwargs.setdefault("component", "")
+        kwargs.setdefault("action", "")
+        return cls(**kwargs)
 
     def to_dict(self) -> dict:
         """camelCase, empty fields left out (as ``kubectl get tf -o yaml`` prints them)."""
-        out = {}
-        for key, value in asdict(self).items():
-            if value:
-                head, *rest = key.split("_")
-                out[head + "".join(w.capitalize() if w != "ip" else "IP" for w in rest)] = value
-        return out
+        back = {v: k for k, v in CRD_FIELDS.items()}
+        return {back[k]: v for k, v in asdict(self).items() if v}
 
 
 @dataclass(frozen=True)
@@ -58,9 +77,13 @@ class NodeResult:
     node: str
     role: str  # Sender | Receiver
     observations: tuple[Observation, ...]
+    timestamp: int = 0
 
     def to_dict(self) -> dict:
-        return {"node": self.node, "role": self.role, "observations": [o.to_dict() for o in self.observations]}
+        out = {"node": self.node, "role": self.role, "observations": [o.to_dict() for o in self.observations]}
+        if self.timestamp:
+            out["timestamp"] = self.timestamp
+        return out
 
 
 @dataclass(frozen=True)
@@ -74,11 +97,18 @@ class Traceflow:
     results: tuple[NodeResult, ...] = ()
     reason: str = ""
     explanation: Explanation | None = field(default=None, compare=False, repr=False)
+    # Set when the trace ran in a real cluster (the Traceflow CR's name and status fields).
+    name: str = ""
+    start_time: str = ""
+    dataplane_tag: int = 0
+    captured_packet: dict = field(default_factory=dict, compare=False)
+    source_kind: str = "predicted"  # predicted (engine) | ovs (OVS packet tracing) | antrea (Traceflow CRD)
 
     @property
     def observations(self) -> list[tuple[str, Observation]]:
-        """Every observation in path order, with its node."""
-        return [(r.node, o) for r in self.results for o in r.observations]
+        """Every observation in path order (the sender node first), with its node."""
+        ordered = sorted(self.results, key=lambda r: 0 if r.role == "Sender" else 1)
+        return [(r.node, o) for r in ordered for o in r.observations]
 
     @property
     def final_action(self) -> str:

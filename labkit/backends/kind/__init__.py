@@ -15,7 +15,6 @@ Importing this package needs no Docker, kind or kubectl; they are looked for whe
 from .backend import KindBackend, KindExplanation, PolicyEvaluation
 from .cluster import ProgressEvent, prefetch, sweep
 from .tools import PreflightReport, preflight
-from .traceflow import Observation, TraceflowResult
 
 __all__ = ["KindBackend", "KindExplanation", "PolicyEvaluation", "ProgressEvent", "prefetch", "sweep", "preflight",
-           "PreflightReport", "Observation", "TraceflowResult"]
+           "PreflightReport"]

@@ -27,10 +27,11 @@ from ...policy.compiler import PolicySet
 from ...policy.evaluate import evaluate
 from ...policy.probe import Probe
 from ...policy.reachability import Explanation, Reachability
+from ...policy.traceflow import Traceflow
 from . import cluster as kc
 from .probe import ProbeTask, measure
 from .tools import PreflightReport, Runner, Shell, preflight
-from .traceflow import TraceflowResult, render_traceflow, run_traceflow, traceflow_name
+from .traceflow import render_traceflow, run_traceflow, traceflow_name
 from .workloads import (LAB_LABEL, MANAGED_BY, RESOURCES, Record, as_list, desired_objects, not_ready, plan_sync,
                         pod_ips, probe_container, record_after, stub)
 
@@ -388,8 +389,8 @@ class KindBackend:
         """``ns/name -> IP`` of the lab's pods in the cluster."""
         return dict(self._ips)
 
-    def traceflow(self, state: ClusterState, src: str, dst: str, probe: Probe,
-                  timeout_s: int = 20) -> TraceflowResult:
+    def traceflow(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str, probe: Probe,
+                  timeout_s: int = 20) -> Traceflow:
         """Run an Antrea Traceflow for one probe between two pods and return what the agents saw."""
         src, dst = state.pod(src).key, state.pod(dst).key
         cr = render_traceflow(traceflow_name(self.lab), src, dst, probe, timeout_s)

@@ -7,9 +7,8 @@ controller sets ``status.phase`` Running -> Succeeded | Failed and each Node rep
 ``status.results[] {node, role, timestamp, observations[]}``. Traceflow traces ICMP, TCP and UDP
 only. ``antctl traceflow`` deletes its CR after reading the result; so do we.
 
-The observation types here mirror :mod:`labkit.widgets.traceflow` field for field; they live in
-this package because backends may not import widgets (import-linter layers). The lead's wiring
-can move one set below both (see docs/backend-kind.md).
+Results are the same :class:`~labkit.policy.traceflow.Traceflow` type the sim backend predicts
+and the widgets draw.
 """
 
 from __future__ import annotations
@@ -17,92 +16,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from ...errors import CommandError, UnsupportedOperation
 from ...policy.probe import Probe
+from ...policy.traceflow import NodeResult, Observation, Traceflow
 from .tools import Shell
 from .workloads import MANAGED_BY
 
 IP_PROTOCOL_NUMBERS = {"ICMP": 1, "TCP": 6, "UDP": 17}
 DEFAULT_TIMEOUT_S = 20  # DefaultTraceflowTimeout
 FINAL_PHASES = ("Succeeded", "Failed")
-
-# CRD (camelCase) -> dataclass field; the CRD spells IP in capitals.
-_FIELDS = {"component": "component", "componentInfo": "component_info", "action": "action", "pod": "pod",
-           "dstMAC": "dst_mac", "networkPolicy": "network_policy", "networkPolicyRule": "network_policy_rule",
-           "egress": "egress", "ttl": "ttl", "translatedSrcIP": "translated_src_ip",
-           "translatedDstIP": "translated_dst_ip", "tunnelDstIP": "tunnel_dst_ip", "egressIP": "egress_ip",
-           "egressNode": "egress_node", "srcPodIP": "src_pod_ip"}
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One ``status.results[].observations[]`` entry (every CRD field, snake_case)."""
-
-    component: str
-    action: str
-    component_info: str = ""
-    pod: str = ""
-    dst_mac: str = ""
-    network_policy: str = ""
-    network_policy_rule: str = ""
-    egress: str = ""
-    ttl: int = 0
-    translated_src_ip: str = ""
-    translated_dst_ip: str = ""
-    tunnel_dst_ip: str = ""
-    egress_ip: str = ""
-    egress_node: str = ""
-    src_pod_ip: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Observation":
-        kwargs = {_FIELDS[k]: v for k, v in data.items() if k in _FIELDS}
-        kwargs.setdefault("component", "")
-        kwargs.setdefault("action", "")
-        return cls(**kwargs)
-
-    def to_dict(self) -> dict:
-        back = {v: k for k, v in _FIELDS.items()}
-        return {back[k]: v for k, v in asdict(self).items() if v}
-
-
-@dataclass(frozen=True)
-class NodeResult:
-    node: str
-    role: str  # Sender | Receiver
-    timestamp: int = 0
-    observations: tuple[Observation, ...] = ()
-
-
-@dataclass(frozen=True)
-class TraceflowResult:
-    """A finished Traceflow as read back from the cluster."""
-
-    name: str
-    source: str
-    destination: str
-    phase: str
-    reason: str = ""
-    results: tuple[NodeResult, ...] = ()
-    start_time: str = ""
-    dataplane_tag: int = 0
-    captured_packet: dict = field(default_factory=dict)
-    raw: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def observations(self) -> list[tuple[str, Observation]]:
-        """Every observation in path order (sender node first), with its node."""
-        ordered = sorted(self.results, key=lambda r: 0 if r.role == "Sender" else 1)
-        return [(r.node, o) for r in ordered for o in r.observations]
-
-    @property
-    def final_action(self) -> str:
-        obs = self.observations
-        return obs[-1][1].action if obs else ""
-
 
 def traceflow_name(lab: str) -> str:
     return f"labkit-{lab}-{uuid.uuid4().hex[:8]}"
@@ -130,8 +54,18 @@ def render_traceflow(name: str, src: str, dst: str, probe: Probe, timeout_s: int
                      "packet": packet, "timeout": int(timeout_s)}}
 
 
-def parse_traceflow(obj: dict) -> TraceflowResult:
-    """A TraceflowResult from ``kubectl get traceflow <name> -o json``."""
+def _probe_of(packet: dict) -> Probe:
+    """The labkit Probe a Traceflow spec's packet describes (ICMP when no transport header)."""
+    protocol = {v: k for k, v in IP_PROTOCOL_NUMBERS.items()}.get((packet.get("ipHeader") or {}).get("protocol", 1),
+                                                                  "ICMP")
+    transport = (packet.get("transportHeader") or {}).get(protocol.lower()) or {}
+    if protocol == "ICMP":
+        return Probe("ICMP", None)
+    return Probe(protocol, int(transport.get("dstPort") or 1), transport.get("srcPort") or None)
+
+
+def parse_traceflow(obj: dict) -> Traceflow:
+    """A Traceflow from ``kubectl get traceflow <name> -o json``."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     src, dst = spec.get("source") or {}, spec.get("destination") or {}
 
@@ -142,17 +76,19 @@ def parse_traceflow(obj: dict) -> TraceflowResult:
             return f"{end.get('namespace', 'default')}/svc/{end['service']}"
         return end.get("ip", "")
 
-    results = tuple(NodeResult(r.get("node", ""), r.get("role", ""), int(r.get("timestamp") or 0),
-                               tuple(Observation.from_dict(o) for o in r.get("observations") or []))
+    results = tuple(NodeResult(r.get("node", ""), r.get("role", ""),
+                               tuple(Observation.from_dict(o) for o in r.get("observations") or []),
+                               int(r.get("timestamp") or 0))
                     for r in status.get("results") or [])
-    return TraceflowResult((obj.get("metadata") or {}).get("name", ""), who(src), who(dst),
-                           status.get("phase", ""), status.get("reason", ""), results, status.get("startTime", ""),
-                           int(status.get("dataplaneTag") or 0), status.get("capturedPacket") or {}, obj)
+    return Traceflow(who(src), who(dst), _probe_of(spec.get("packet") or {}), status.get("phase", ""), results,
+                     status.get("reason", ""), name=(obj.get("metadata") or {}).get("name", ""),
+                     start_time=status.get("startTime", ""), dataplane_tag=int(status.get("dataplaneTag") or 0),
+                     captured_packet=status.get("capturedPacket") or {}, source_kind="antrea")
 
 
 def run_traceflow(shell: Shell, kubectl: list[str], cr: dict, *, poll_s: float = 0.5,
                   sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic
-                  ) -> TraceflowResult:
+                  ) -> Traceflow:
     """Create the CR, poll until Succeeded/Failed (spec.timeout + 10 s at most), delete it."""
     name = cr["metadata"]["name"]
     shell.run([*kubectl, "create", "-f", "-"], input=json.dumps(cr), timeout_s=30,
@@ -174,5 +110,4 @@ def run_traceflow(shell: Shell, kubectl: list[str], cr: dict, *, poll_s: float =
                   check=False)
 
 
-__all__ = ["Observation", "NodeResult", "TraceflowResult", "render_traceflow", "parse_traceflow", "run_traceflow",
-           "traceflow_name"]
+__all__ = ["render_traceflow", "parse_traceflow", "run_traceflow", "traceflow_name"]

@@ -171,7 +171,7 @@ def test_traceflow_through_the_backend(lab_and_backend, fixture_json):
     lab, backend, runner, _ = lab_and_backend
     backend.start(lab.state, lab.policy_set)
     runner.on("get traceflows.crd.antrea.io", RawResult(0, json.dumps(fixture_json("traceflow-delivered-intranode.json"))))
-    tf = backend.traceflow(lab.state, "x/a", "x/c", Probe("TCP", 80))
+    tf = backend.traceflow(lab.state, lab.policy_set, "x/a", "x/c", Probe("TCP", 80))
     assert tf.final_action == "Delivered"
     created = runner.inputs(" create -f -")[0]
     assert created["spec"]["source"] == {"namespace": "x", "pod": "a"} and created["metadata"]["name"].startswith(

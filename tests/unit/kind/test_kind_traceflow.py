@@ -6,7 +6,8 @@ import json
 import pytest
 
 from labkit.backends.kind.tools import RawResult, Shell
-from labkit.backends.kind.traceflow import Observation, parse_traceflow, render_traceflow, run_traceflow
+from labkit.backends.kind.traceflow import parse_traceflow, render_traceflow, run_traceflow
+from labkit.policy.traceflow import Observation
 from labkit.errors import CommandError, UnsupportedOperation
 from labkit.policy.probe import Probe
 
