@@ -25,8 +25,8 @@ from typing import Any
 
 from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
 from .model.cluster import ApplyResult, ClusterState
-from .model.manifest import ManifestSource, load_manifest, parse_manifest, resolve_path
 from .model.kinds import KIND_ALIASES, parse_ref
+from .model.manifest import ManifestSource, load_manifest, parse_manifest, resolve_path
 from .model.objects import ObjectRef, Pod
 from .model.profile import Profile, load_profile
 from .model.yamlsrc import Document, documents_from_data
@@ -37,6 +37,7 @@ from .policy.reachability import Explanation, Reachability
 from . import tables
 
 BACKENDS = ("sim", "ovs", "kind", "k8s")  # k8s: an existing cluster running Antrea (kubeconfig context)
+
 
 def ovs_available() -> tuple[bool, str]:
     """Can the ovs backend run here? (ok, reason if not)."""
@@ -100,7 +101,8 @@ class Lab:
 
     def __init__(self, backend: str = "sim", profile: str | None = None, name: str = "lab",
                  state_dir: str | os.PathLike | None = None, start: bool = True,
-                 backend_options: dict[str, Any] | None = None, _allocations: dict[str, tuple[str, str]] | None = None, _restoring: bool = False) -> None:
+                 backend_options: dict[str, Any] | None = None,
+                 _allocations: dict[str, tuple[str, str]] | None = None, _restoring: bool = False) -> None:
         if backend == "auto":
             backend = "ovs" if ovs_available()[0] else "sim"
         if backend not in BACKENDS:

@@ -74,7 +74,7 @@ class ReachabilityMatrix(widgets.VBox):
         self.grid.add_class("labkit-matrix")
         self.legend = widgets.HTML(
             " ".join(badge(v) for v in VERDICT_STYLE)
-            + f" <span style='color:#555'>rows: source pod · columns: destination pod · click a cell to explain it</span>")
+            + " <span style='color:#555'>rows: source pod · columns: destination pod · click a cell to explain it</span>")
         self.explanation_html = widgets.HTML("<i>click a cell to see which rules decided it</i>")
         self.explanation_html.add_class("labkit-explanation")
         self.diff_html = widgets.HTML()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import traitlets
 
 from ..errors import LabkitError
-from ..policy.probe import Probe
 from ..policy.reachability import Explanation
 from ..policy.traceflow import NodeResult, Observation, Traceflow, traceflow_from_explanation
 from ._style import VERDICT_STYLE, badge, esc
