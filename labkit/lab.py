@@ -23,7 +23,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
+from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem, UnsupportedOperation
 from .model.cluster import ApplyResult, ClusterState
 from .model.kinds import KIND_ALIASES, parse_ref
 from .model.manifest import ManifestSource, load_manifest, parse_manifest, resolve_path
@@ -122,6 +122,7 @@ class Lab:
         self._applied: dict[ObjectRef, dict] = {}  # raw manifests of user-applied objects, in order
         self.backend = None
         self.running = False
+        self._encryption = "none"
         if self.profile.documents and not _restoring:  # a restored lab replays its own saved objects
             self._apply_items(load_manifest_docs(self.profile.documents))
         if start:
@@ -320,6 +321,69 @@ class Lab:
             probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port)
             return real(self.state, self.policy_set, self.state.pod(src).key, self.state.pod(dst).key, probe)
         return traceflow_from_explanation(self.state, self.explain(src, dst, port, protocol, src_port))
+
+    # ------------------------------------------------------------------ encryption and SmartNICs
+
+    @property
+    def encryption(self) -> str:
+        """Antrea's ``trafficEncryptionMode`` of this lab: none | ipsec | wireGuard."""
+        return self._encryption
+
+    def set_encryption(self, mode: str) -> None:
+        """Switch inter-node traffic to ``none``, ``ipsec`` or ``wireGuard`` (Antrea's spelling).
+
+        On sim this sets what :meth:`capture` puts on the wire; backends with a real underlay
+        (ovs) reconfigure their tunnels when they support it.
+        """
+        from .encryption.wire import check_mode
+
+        check_mode(mode)
+        real = getattr(self.backend, "set_encryption", None)
+        if real is not None:
+            real(self.state, mode)
+        elif self.backend_name != "sim":
+            raise UnsupportedOperation(f"the {self.backend_name} backend cannot switch encryption yet; "
+                                       "use backend='sim' to see what each mode puts on the wire")
+        self._encryption = mode
+
+    def capture(self, src: str, dst: str):
+        """What a person tapping the underlay between the two pods' nodes captures for one HTTP
+        request: a :class:`labkit.encryption.wire.Capture` (``.table()``, ``.write_pcap(path)``).
+
+        On sim the frames are built byte for byte (IPsec and WireGuard ones marked emulated);
+        backends with a real underlay capture real packets when they support it.
+        """
+        real = getattr(self.backend, "capture", None)
+        if real is not None:
+            return real(self.state, self.state.pod(src).key, self.state.pod(dst).key, self._encryption)
+        from .encryption.wire import build_capture, endpoints_from_state
+
+        return build_capture(self._encryption, *endpoints_from_state(self.state, src, dst))
+
+    # ------------------------------------------------------------------ flows
+
+    def generate_traffic(self, profile: Any = "shop", duration_s: float = 60.0, seed: int = 0):
+        """Run a traffic profile (application flows plus denied probes) through the lab and return
+        the run; ``run.frame()`` has every node's flow records, ``lab.flows(run)`` the aggregated ones.
+        """
+        if self.backend_name != "sim":
+            raise UnsupportedOperation(f"flow records on the {self.backend_name} backend come from its datapath, "
+                                       "which labkit does not export yet; use backend='sim' for flow visibility")
+        from .flows.traffic import generate_traffic
+
+        return generate_traffic(self, profile, duration_s=duration_s, seed=seed)
+
+    def flows(self, run: Any, aggregate: bool = True):
+        """Flow records of a traffic run as a DataFrame: correlated by the Flow Aggregator
+        (Antrea's Aggregate mode) or, with ``aggregate=False``, as each node exported them."""
+        return run.aggregate().flows() if aggregate else run.frame()
+
+    def recommend_policies(self, flows: Any, **options: Any):
+        """Least-privilege policies that allow exactly the observed flows (Theia-style): a
+        Recommendation whose ``.manifests`` ``lab.apply`` accepts."""
+        from .flows.recommend import recommend_policies
+
+        return recommend_policies(flows, self.state, **options)
 
     # ------------------------------------------------------------------ persistence (CLI)
 

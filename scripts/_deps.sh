@@ -9,7 +9,9 @@ VENV="${LABKIT_VENV:-$ROOT/.venv}"
 # Debian packages the ovs backend, encryption, captures and the browser test need.
 SYSTEM_PACKAGES=(python3 python3-venv python3-pip openvswitch-switch openvswitch-common mininet
                  iproute2 ethtool iputils-ping wireguard-go wireguard-tools tshark iperf3
-                 chromium nftables procps psmisc)
+                 chromium nftables procps psmisc
+                 strongswan-charon strongswan-swanctl libcharon-extra-plugins
+                 libstrongswan-standard-plugins libstrongswan-extra-plugins)
 
 install_system_packages() {
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

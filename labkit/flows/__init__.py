@@ -1,4 +1,9 @@
-"""Flow visibility: IPFIX information elements, codec, exporter and collector (RFC 7011).
+"""Flow visibility, as Antrea's FlowExporter and Flow Aggregator provide it.
 
-Later work adds the flow aggregator, enrichment with pod and policy metadata, and flow stores.
+* :mod:`.ies`, :mod:`.ipfix`, :mod:`.transport`: IPFIX information elements (IANA, RFC 5103,
+  VMware, Antrea 56506), the RFC 7011 codec, UDP/TCP exporter and collector;
+* :mod:`.records`: Antrea flow records and their IPFIX form; :mod:`.exporter`: per-node export;
+* :mod:`.traffic`: traffic profiles and the sim flow source; :mod:`.aggregator`: the Flow
+  Aggregator (Aggregate mode); :mod:`.recommend`: least-privilege policy recommendation;
+  :mod:`.summary`: the tables behind the flow graphs.
 """

@@ -11,10 +11,13 @@
     PolicyEditor(session)                  # Apply / Delete / Reset, errors with line and field path
     TraceflowView(session, follow=matrix)  # the path of the packet of the clicked cell
 
-Every widget also accepts the Lab itself and then uses the lab's shared session.
+Every widget also accepts the Lab itself and then uses the lab's shared session. Flow tables and
+graphs (``FlowTable``, ``FlowDashboard``) and the NSX Manager console (``NSXConsole``) live here too.
 """
 
 from .editor import PolicyEditor
+from .flows import FlowDashboard, FlowTable
+from .nsx_console import NSXConsole
 from .exercise import CheckFailed, check_decided_by, check_intent, check_reachability, intended_matrix
 from .matrix import ReachabilityMatrix
 from .session import LabSession, session_for
@@ -39,4 +42,7 @@ __all__ = [
     "check_intent",
     "intended_matrix",
     "CheckFailed",
+    "FlowTable",
+    "FlowDashboard",
+    "NSXConsole",
 ]

@@ -135,3 +135,27 @@ def test_reachability_text_round_trip_and_diff():
         assert "<table>" in m._repr_html_()
         long = m.to_long_frame()
         assert set(long.columns) >= {"source", "destination", "verdict", "ingress_policy"}
+
+
+def test_encryption_capture_on_sim():
+    from labkit import UnsupportedOperation  # noqa: F401  (public)
+
+    with Lab(profile="workshop") as lab:
+        assert lab.encryption == "none"
+        clear = lab.capture("x/a", "x/b")  # kind-worker -> kind-worker2
+        assert b"GET" in b"".join(f.data for f in clear.frames)
+        lab.set_encryption("wireGuard")
+        secret = lab.capture("x/a", "x/b")
+        assert b"GET" not in b"".join(f.data for f in secret.frames)
+        with pytest.raises(ValueError, match="did you mean 'wireGuard'"):
+            lab.set_encryption("wireguard")
+
+
+def test_flows_and_recommendation_on_shop():
+    with Lab(profile="shop") as lab:
+        run = lab.generate_traffic("shop", duration_s=30, seed=1)
+        flows = lab.flows(run)
+        assert len(flows) > 0 and {"sourcePodName", "destinationPodName", "verdict"} <= set(flows.columns)
+        recommendation = lab.recommend_policies(flows)
+        lab.apply(recommendation.manifests)
+        assert len(lab.policies()) >= 1

@@ -1,0 +1,20 @@
+"""SmartNIC / DPU hardware offload (Antrea docs/ovs-offload.md), simulated.
+
+* :mod:`~labkit.smartnic.profiles`: NIC profiles as data (``topologies/smartnic.yaml``);
+* :mod:`~labkit.smartnic.offload`: parse ``dpctl/dump-flows`` megaflows and decide, with the
+  reason, which ones a NIC can hold;
+* :mod:`~labkit.smartnic.sim`: traffic over time (steady flows vs churn, Reject/logging rules)
+  and what a compromised host can do to policy on an eSwitch vs a DPU. See docs/smartnic.md.
+"""
+
+from .offload import (REASONS, Megaflow, OffloadDecision, classify, decisions_table, format_flow, offload_stats,
+                      parse_dump_flows, parse_flow, reasons_table)
+from .profiles import NicProfile, get_profile, load_profiles, profiles_table
+from .sim import CHURN, MIXED, SAMPLE_DUMP, STEADY, Workload, compare, host_compromise, sample_flows, simulate
+
+__all__ = [
+    "NicProfile", "load_profiles", "get_profile", "profiles_table",
+    "Megaflow", "OffloadDecision", "parse_flow", "parse_dump_flows", "format_flow", "classify", "decisions_table",
+    "offload_stats", "reasons_table", "REASONS",
+    "Workload", "STEADY", "CHURN", "MIXED", "SAMPLE_DUMP", "sample_flows", "simulate", "compare", "host_compromise",
+]
