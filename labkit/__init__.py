@@ -5,6 +5,7 @@ The public API is what ``__all__`` lists; everything else is internal and may ch
 
 from .errors import (
     BackendUnavailable,
+    CheckFailed,
     CommandError,
     ConflictError,
     LabkitError,
@@ -35,5 +36,6 @@ __all__ = [
     "UnsupportedOperation",
     "LabStateError",
     "CommandError",
+    "CheckFailed",
     "__version__",
 ]

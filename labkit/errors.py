@@ -10,6 +10,7 @@
      ├── UnsupportedOperation   this backend cannot do that; the message names one that can
      ├── LabStateError          a lab used before start / after stop, or a broken state directory
      ├── CommandError           an external command (ip, ovs-vsctl, kind ...) failed or timed out
+     ├── CheckFailed            a course exercise check did not pass (also an AssertionError)
      └── IPFIXError             (labkit.flows.ies) an IPFIX message or record that cannot be encoded/decoded
 
 Every user-facing message says what is wrong, where (file:line, document, kind/name, field path)
@@ -127,7 +128,15 @@ class CommandError(LabkitError):
         super().__init__(message)
 
 
+class CheckFailed(LabkitError, AssertionError):
+    """An exercise check that did not pass; the message says what differs and how to fix it."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython prints this instead of a traceback
+        return [f"CheckFailed: {self}"]
+
+
 __all__ = [
+    "CheckFailed",
     "LabkitError",
     "Problem",
     "ManifestError",

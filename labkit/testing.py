@@ -112,3 +112,44 @@ def format_mismatches(scenario: Scenario, mismatches: list[Mismatch]) -> str:
         lines.append(f"  step {step}, {probe}: {len(diff)} cells differ")
         lines += [f"    {s} -> {d}: expected {e}, got {g}" for s, d, e, g in diff]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- notebooks
+
+
+def jupyter_environment(root: str | Path) -> dict[str, str]:
+    """Environment variables for an isolated Jupyter (config/data/runtime dirs under ``root``) whose
+    ``python3`` kernel is this interpreter; labs started by the notebooks keep their state there too."""
+    import json
+    import sys
+
+    root = Path(root)
+    spec = root / "data" / "kernels" / "python3"
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (labkit)", "language": "python"}))
+    env = {"JUPYTER_DATA_DIR": "data", "JUPYTER_CONFIG_DIR": "config", "JUPYTER_RUNTIME_DIR": "runtime",
+           "IPYTHONDIR": "ipython", "LABKIT_STATE_DIR": "labkit-state"}
+    return {**{k: str(root / v) for k, v in env.items()}, "JUPYTER_PLATFORM_DIRS": "1"}
+
+
+def run_notebook(path: str | Path, parameters: dict[str, Any] | None = None, extra_source: str = "",
+                 timeout_s: float = 120):
+    """Execute a notebook headless (nbclient), with ``parameters`` injected after its cell tagged
+    ``parameters`` (papermill's convention) followed by ``extra_source``; returns the executed
+    notebook. Raises nbclient's CellExecutionError on the first failing cell.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    source = "\n".join(f"{k} = {v!r}" for k, v in (parameters or {}).items()) + "\n" + extra_source
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    cell.id = "injected-parameters"
+    nb.cells.insert(index + 1, cell)
+    NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb

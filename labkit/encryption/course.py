@@ -1,33 +1,19 @@
 """Helpers for notebook 07 (traffic encryption): comparison tables, the limits, the real capture, checks.
 
 Kept here so that the notebook's cells stay one-liners and so that the course's tests exercise
-the same code. ``CheckFailed`` mirrors :class:`labkit.widgets.CheckFailed` (same name, same
-rendering) without importing the widgets layer from this lower one.
+the same code. Failed checks raise :class:`labkit.errors.CheckFailed`, as every course check does.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._util.display import show_html
+from ..errors import CheckFailed
 from .wire import MODES, Capture, overhead
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-
-
-class CheckFailed(AssertionError):
-    """An exercise check that did not pass; the message says what is wrong and how to fix it."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython prints this instead of a traceback
-        return [f"CheckFailed: {self}"]
-
-
-def _show(html: str) -> None:
-    try:
-        from IPython.display import HTML, display
-    except ImportError:  # pragma: no cover
-        return
-    display(HTML(html))
 
 
 def compare_modes(captures: dict[str, Capture], inner_len: int = 1400) -> pd.DataFrame:
@@ -143,10 +129,10 @@ def check_encryption_choice(mode: str, overhead_bytes: int, inner_len: int = 140
             problems.append(f"{overhead_bytes} bytes is not the overhead of {mode!r} for a {inner_len}-byte pod packet "
                             "(count every header the capture adds, and the padding)")
     if problems:
-        _show("<div style='border-left:6px solid #c0392b;padding:4px 8px'>✗ <b>Exercise 7: not yet</b> — "
+        show_html("<div style='border-left:6px solid #c0392b;padding:4px 8px'>✗ <b>Exercise 7: not yet</b> — "
               + "; ".join(problems) + "</div>")
         raise CheckFailed("Exercise 7: " + "; ".join(problems))
-    _show(f"<div style='border-left:6px solid #27ae60;padding:4px 8px'>✓ <b>Exercise 7: passed</b> — {mode} hides "
+    show_html(f"<div style='border-left:6px solid #27ae60;padding:4px 8px'>✓ <b>Exercise 7: passed</b> — {mode} hides "
           f"pod IPs and ports and adds {overhead_bytes} bytes to a {inner_len}-byte packet</div>")
 
 

@@ -1,7 +1,6 @@
 """Helpers for notebook 08 (SmartNIC offload): the course's policies and the exercise check.
 
-``CheckFailed`` mirrors :class:`labkit.widgets.CheckFailed` without importing the widgets layer.
-The check takes the notebook's ``Lab`` (duck-typed: ``reachability`` and ``manifests``) so that
+Failed checks raise :class:`labkit.errors.CheckFailed`, as every course check does. The check takes the notebook's ``Lab`` (duck-typed: ``reachability`` and ``manifests``) so that
 this package stays below ``labkit.lab``.
 """
 
@@ -9,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._util.display import show_html
+from ..errors import CheckFailed
 from .profiles import get_profile
 from .sim import Workload, compare
 
@@ -36,21 +37,6 @@ SOLUTION = REJECT_AND_LOG.replace("action: Reject", "action: Drop").replace("   
 
 X_PODS = ["x/a", "x/b", "x/c"]
 Z_PODS = ["z/a", "z/b", "z/c"]
-
-
-class CheckFailed(AssertionError):
-    """An exercise check that did not pass; the message says what is wrong and how to fix it."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython prints this instead of a traceback
-        return [f"CheckFailed: {self}"]
-
-
-def _show(html: str) -> None:
-    try:
-        from IPython.display import HTML, display
-    except ImportError:  # pragma: no cover
-        return
-    display(HTML(html))
 
 
 def _logged_rules(manifests: list[dict]) -> list[str]:
@@ -86,11 +72,11 @@ def check_offload_friendly_block(lab: Any, port: int = 80, profile: str = "conne
                         f"({', '.join(logged)})")
     cost = compare([get_profile(profile)], [blocked_attempts("Reject", True), blocked_attempts("Drop", False)])
     if problems:
-        _show("<div style='border-left:6px solid #c0392b;padding:4px 8px'>✗ <b>Exercise 8: not yet</b> — "
+        show_html("<div style='border-left:6px solid #c0392b;padding:4px 8px'>✗ <b>Exercise 8: not yet</b> — "
               + "; ".join(problems) + "</div>")
         raise CheckFailed("Exercise 8: " + "; ".join(problems))
     saved = cost.packet_ins_per_s.iloc[0] - cost.packet_ins_per_s.iloc[1]
-    _show(f"<div style='border-left:6px solid #27ae60;padding:4px 8px'>✓ <b>Exercise 8: passed</b> — z → x is "
+    show_html(f"<div style='border-left:6px solid #27ae60;padding:4px 8px'>✓ <b>Exercise 8: passed</b> — z → x is "
           f"dropped on TCP/{port}; at 2000 attempts/s that spares the agent {saved:.0f} packet-ins per second</div>")
 
 

@@ -18,7 +18,8 @@ graphs (``FlowTable``, ``FlowDashboard``) and the NSX Manager console (``NSXCons
 from .editor import PolicyEditor
 from .flows import FlowDashboard, FlowTable
 from .nsx_console import NSXConsole
-from .exercise import CheckFailed, check_decided_by, check_intent, check_reachability, intended_matrix
+from ..errors import CheckFailed
+from .exercise import check_decided_by, check_intent, check_reachability, intended_matrix
 from .matrix import ReachabilityMatrix
 from .session import LabSession, session_for
 from .topology import SelectorSyntaxError, TopologyView, parse_selector

@@ -13,27 +13,14 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING
 
+from .._util.display import show_html
+from ..errors import CheckFailed
 from ..policy.probe import Probe
 from ..policy.reachability import Reachability
 from ._style import ERROR, OK, badge, esc
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lab import Lab
-
-
-class CheckFailed(AssertionError):
-    """An exercise check that did not pass; the message says which cells differ."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython: print this instead of a traceback
-        return [f"CheckFailed: {self}"]
-
-
-def _display_html(html: str) -> None:
-    try:
-        from IPython.display import HTML, display
-    except ImportError:  # pragma: no cover
-        return
-    display(HTML(html))
 
 
 def check_reachability(lab: "Lab", expected: str | Reachability, port: int | None = 80, protocol: str = "TCP",
@@ -51,7 +38,7 @@ def check_reachability(lab: "Lab", expected: str | Reachability, port: int | Non
     if denied_as_drop:
         differences = [d for d in differences if {d[2], d[3]} != {"drop", "reject"}]
     if not differences:
-        _display_html(f"<div style='border-left:6px solid {OK};padding:4px 8px'>✓ <b>{esc(title)}: passed</b> — "
+        show_html(f"<div style='border-left:6px solid {OK};padding:4px 8px'>✓ <b>{esc(title)}: passed</b> — "
                       f"{esc(observed.probe)} matches the intended matrix ({len(intended.sources)}×"
                       f"{len(intended.destinations)} cells, {esc(observed.backend)} backend)</div>")
         return observed
@@ -59,7 +46,7 @@ def check_reachability(lab: "Lab", expected: str | Reachability, port: int | Non
                    for s, d, a, b in differences[:12])
     more = f"<li>… and {len(differences) - 12} more</li>" if len(differences) > 12 else ""
     hint_html = f"<div>hint: {esc(hint)}</div>" if hint else ""
-    _display_html(f"<div style='border-left:6px solid {ERROR};padding:4px 8px'>✗ <b>{esc(title)}: not yet</b> — "
+    show_html(f"<div style='border-left:6px solid {ERROR};padding:4px 8px'>✗ <b>{esc(title)}: not yet</b> — "
                   f"{len(differences)} cell(s) of {esc(observed.probe)} differ:<ul>{rows}{more}</ul>{hint_html}</div>")
     listed = "; ".join(f"{s}->{d} is {a}, should be {b}" for s, d, a, b in differences[:6])
     raise CheckFailed(f"{title}: {len(differences)} cell(s) of {observed.probe} differ from the intended matrix: "
@@ -73,11 +60,11 @@ def check_decided_by(lab: "Lab", src: str, dst: str, policy: str | None, port: i
     exp = lab.explain(src, dst, port=port, protocol=protocol)
     decided = exp.deciding.to_dict()["policy"]
     if policy and decided and (policy == decided or decided.endswith(":" + policy) or decided.endswith("/" + policy)):
-        _display_html(f"<div style='border-left:6px solid {OK};padding:4px 8px'>✓ <b>{esc(title)}: passed</b> — "
+        show_html(f"<div style='border-left:6px solid {OK};padding:4px 8px'>✓ <b>{esc(title)}: passed</b> — "
                       f"{esc(src)} → {esc(dst)} {esc(exp.probe)} is {badge(exp.verdict)}, decided by "
                       f"<code>{esc(decided)}</code></div>")
         return
-    _display_html(f"<div style='border-left:6px solid {ERROR};padding:4px 8px'>✗ <b>{esc(title)}: not yet</b> — "
+    show_html(f"<div style='border-left:6px solid {ERROR};padding:4px 8px'>✗ <b>{esc(title)}: not yet</b> — "
                   f"your answer is <code>{esc(policy)}</code>; look at the explanation of {esc(src)} → "
                   f"{esc(dst)} again</div>")
     # The message does not name the right policy: that would give the answer away.

@@ -514,7 +514,7 @@ def check_flows(lab: Any, answer: Any, profile: Any, *, verdict: str = "reject",
     ``SHOP_TRAFFIC.probes()``) and nothing else, every one with ``verdict``; compared per
     (source workload, destination workload, port), so any run of the traffic will do."""
     from ..flows.traffic import plan_connections
-    from .exercise import CheckFailed
+    from ..errors import CheckFailed
 
     if answer is None or not hasattr(answer, "columns"):
         _say(f"<div style='border-left:6px solid {VERDICT_COLORS['drop']};padding:4px 8px'>✗ <b>{esc(title)}: "

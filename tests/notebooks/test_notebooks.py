@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from labkit.testing import run_notebook
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))
@@ -40,41 +40,9 @@ _sim.SimBackend.reachability = _enforce_nothing
 """
 
 
-@pytest.fixture(scope="module")
-def jupyter_env(tmp_path_factory):
-    """Isolated Jupyter dirs plus a python3 kernel spec for this interpreter."""
-    root = tmp_path_factory.mktemp("jupyter")
-    spec = root / "data" / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (labkit venv)", "language": "python"}))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JUPYTER_DATA_DIR", str(root / "data"))
-        mp.setenv("JUPYTER_CONFIG_DIR", str(root / "config"))
-        mp.setenv("JUPYTER_RUNTIME_DIR", str(root / "runtime"))
-        mp.setenv("IPYTHONDIR", str(root / "ipython"))
-        mp.setenv("LABKIT_STATE_DIR", str(root / "labkit-state"))
-        mp.setenv("JUPYTER_PLATFORM_DIRS", "1")
-        yield root
-
-
-def load(name: str, extra: str = "", **params) -> nbformat.NotebookNode:
-    """The notebook with parameters injected after its ``parameters`` cell (papermill's convention)."""
-    nb = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
-    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    source = "\n".join(f"{k} = {v!r}" for k, v in params.items()) + "\n" + extra
-    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
-    cell.id = "injected-parameters"
-    nb.cells.insert(index + 1, cell)
-    return nb
-
-
-def execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
-    client.execute()
-    return nb
+def load_and_run(name: str, extra: str = "", **params) -> nbformat.NotebookNode:
+    """Run a course notebook with parameters injected after its ``parameters`` cell."""
+    return run_notebook(NOTEBOOKS_DIR / name, params, extra, timeout_s=CELL_TIMEOUT_S)
 
 
 def test_there_is_a_course():
@@ -87,9 +55,8 @@ def test_there_is_a_course():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_with_the_solutions(name, jupyter_env):
-    nb = load(name, BACKEND=BACKEND, SOLVE=True)
     try:
-        execute(nb)
+        nb = load_and_run(name, BACKEND=BACKEND, SOLVE=True)
     except CellExecutionError as exc:
         pytest.fail(f"{name} failed on backend {BACKEND}:\n{exc}", pytrace=False)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
@@ -101,18 +68,16 @@ def test_notebook_runs_with_the_solutions(name, jupyter_env):
 
 @pytest.mark.slow
 def test_checks_fail_when_the_lab_enforces_nothing(jupyter_env):
-    nb = load("01-kubernetes-networkpolicy.ipynb", extra=SABOTAGE, BACKEND="sim", SOLVE=True)
     with pytest.raises(CellExecutionError) as info:
-        execute(nb)
+        load_and_run("01-kubernetes-networkpolicy.ipynb", extra=SABOTAGE, BACKEND="sim", SOLVE=True)
     assert info.value.ename == "CheckFailed"
     assert "Exercise 1, TCP/80" in str(info.value) and "should be drop" in str(info.value)
 
 
 @pytest.mark.slow
 def test_checks_fail_when_the_exercise_is_not_done(jupyter_env):
-    nb = load("00-start-here.ipynb", BACKEND="sim", SOLVE=False)
     with pytest.raises(CellExecutionError) as info:
-        execute(nb)
+        load_and_run("00-start-here.ipynb", BACKEND="sim", SOLVE=False)
     assert info.value.ename == "CheckFailed" and "Exercise 0" in str(info.value)
 
 

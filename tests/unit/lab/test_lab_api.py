@@ -12,7 +12,7 @@ def test_public_api_is_exactly_all():
     assert sorted(labkit.__all__) == sorted(
         ["Lab", "Reachability", "Explanation", "Decision", "Probe", "LabkitError", "ManifestError", "Problem",
          "NotFoundError", "ConflictError", "BackendUnavailable", "UnsupportedOperation", "LabStateError",
-         "CommandError", "__version__"])
+         "CommandError", "CheckFailed", "__version__"])
     for name in labkit.__all__:
         assert hasattr(labkit, name)
 
