@@ -322,6 +322,21 @@ class Lab:
             return real(self.state, self.policy_set, self.state.pod(src).key, self.state.pod(dst).key, probe)
         return traceflow_from_explanation(self.state, self.explain(src, dst, port, protocol, src_port))
 
+    def dump_flows(self, node: str, table: str | None = None):
+        """The OpenFlow flows of one node's ``br-int`` as a DataFrame (table name, priority, match,
+        actions, packet and byte counters, the policy rule a flow realizes), like ``antctl get
+        ovsflows``; ``table`` narrows to one of Antrea's tables (e.g. ``"IngressRule"``).
+
+        Only backends with a real switch have flows: ``ovs`` (and, later, ``kind``).
+        """
+        self._require_running()
+        real = getattr(self.backend, "dump_flows", None)
+        if real is None:
+            raise UnsupportedOperation(f"the {self.backend_name} backend has no Open vSwitch to read flows from; "
+                                       "start the lab with backend='ovs' (root + Open vSwitch) to see the "
+                                       "OpenFlow tables, or use lab.explain()/lab.traceflow() on sim")
+        return real(node, table)
+
     # ------------------------------------------------------------------ encryption and SmartNICs
 
     @property

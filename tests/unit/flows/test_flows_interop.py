@@ -35,9 +35,9 @@ RECORD = {"sourceIPv4Address": "10.10.0.1", "destinationIPv4Address": "10.10.1.2
 
 
 def python_ipfix():
-    ipfix = pytest.importorskip(
-        "ipfix", reason="python-ipfix is the reference decoder: pip install ipfix==0.9.7 "
-                        "(it is in labkit's test extra)")
+    pytest.importorskip("ipfix", reason="python-ipfix is the reference decoder: pip install ipfix==0.9.7 "
+                                        "(it is in labkit's test extra)")
+    import ipfix
     import ipfix.ie
     import ipfix.message
     import ipfix.template

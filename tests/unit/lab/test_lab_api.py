@@ -159,3 +159,11 @@ def test_flows_and_recommendation_on_shop():
         recommendation = lab.recommend_policies(flows)
         lab.apply(recommendation.manifests)
         assert len(lab.policies()) >= 1
+
+
+def test_dump_flows_needs_a_real_switch():
+    from labkit import UnsupportedOperation
+
+    with Lab(profile="workshop") as lab:
+        with pytest.raises(UnsupportedOperation, match="backend='ovs'"):
+            lab.dump_flows("kind-worker")

@@ -1,0 +1,234 @@
+"""The ovs backend beyond matrices: Traceflow, flow counters, stateful enforcement, atomic updates,
+pods added at run time, SCTP on this kernel, and cleanup after a crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from labkit import Lab
+from labkit.backends.ovs import sweep
+from labkit.backends.ovs.names import lab_prefix
+from labkit.errors import UnsupportedOperation
+from labkit.policy.traceflow import traceflow_from_explanation
+
+from conftest import assert_no_leaks, lab_namespaces, live_processes, require_ovs
+
+pytestmark = [pytest.mark.root]
+
+MIXED = """
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: reject-y-to-x}
+spec:
+  priority: 5
+  appliedTo: [{namespaceSelector: {matchLabels: {ns: x}}}]
+  ingress:
+  - {action: Reject, name: reject-y, from: [{namespaceSelector: {matchLabels: {ns: y}}}]}
+  egress:
+  - {action: Allow, name: to-z, to: [{namespaceSelector: {matchLabels: {ns: z}}}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: only-from-x, namespace: z}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{namespaceSelector: {matchLabels: {ns: x}}}]}]
+---
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: baseline-y}
+spec:
+  priority: 1
+  tier: baseline
+  appliedTo: [{namespaceSelector: {matchLabels: {ns: y}}}]
+  ingress: [{action: Drop, name: no-z, from: [{namespaceSelector: {matchLabels: {ns: z}}}]}]
+"""
+
+
+def test_traceflow_matches_the_engines_prediction(workshop_lab, reset_lab):
+    lab = workshop_lab
+    reset_lab(lab)
+    lab.apply(MIXED)
+    pods = [p.key for p in lab.state.pods]
+    checked = 0
+    for src in pods:
+        for dst in pods:
+            if src == dst:
+                continue
+            real = lab.traceflow(src, dst, port=80)
+            predicted = traceflow_from_explanation(lab.state, lab.explain(src, dst, 80))
+            assert real.source_kind == "ovs"
+            assert [(n, o.to_dict()) for n, o in real.observations] == \
+                   [(n, o.to_dict()) for n, o in predicted.observations], f"{src} -> {dst}:\n{real}\n{predicted}"
+            checked += 1
+    assert checked == len(pods) * (len(pods) - 1)
+    assert lab.backend.last_traces and "ofproto" not in lab.backend.last_traces[0].flow
+
+
+def test_dump_flows_counts_packets_per_rule(workshop_lab, reset_lab):
+    lab = workshop_lab
+    reset_lab(lab)
+    lab.apply(MIXED)
+    lab.reachability(port=80)
+    frames = [lab.dump_flows(n.name) for n in lab.state.nodes]
+    import pandas as pd
+
+    flows = pd.concat(frames)
+    assert {"table", "priority", "n_packets", "policy", "rule"} <= set(flows.columns)
+    reject = flows[(flows.table == "IngressMetric") & (flows.rule == "reject-y")]
+    assert int(reject.n_packets.sum()) >= 9, "every y -> x SYN reached the Reject rule's metric flow"
+    isolation = flows[(flows.table == "IngressDefaultRule") & (flows.category == "isolation")]
+    assert int(isolation.n_packets.sum()) >= 1  # y/* -> z/a dropped by K8s isolation
+    assert set(flows.table) >= {"Classifier", "SpoofGuard", "L3Forwarding", "Output"}
+    one_table = lab.dump_flows("kind-worker", table="IngressMetric")
+    assert len(one_table) and set(one_table.table) == {"IngressMetric"}
+    assert "recirc_id" in lab.backend.dump_megaflows("kind-worker")  # the megaflow cache (smartnic reads it)
+
+
+def test_established_connections_survive_a_new_deny(workshop_lab, reset_lab):
+    """Antrea evaluates policy on the first packet only: a Drop added later does not cut a live connection."""
+    lab = workshop_lab
+    reset_lab(lab)
+    from labkit._util.netns import socket_in
+    from labkit.backends.ovs.names import pod_netns
+    import socket
+
+    sock = socket_in(pod_netns(lab.name, "y/a"), socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(2)
+    sock.connect((lab.pod_ip("x/b"), 80))
+    try:
+        lab.apply("""
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: late-deny}
+spec:
+  priority: 1
+  appliedTo: [{podSelector: {matchLabels: {pod: b}}, namespaceSelector: {matchLabels: {ns: x}}}]
+  ingress: [{action: Drop, from: [{namespaceSelector: {matchLabels: {ns: y}}}]}]
+""")
+        assert lab.reachability(port=80, sources=["y/a"], destinations=["x/b"])["y/a", "x/b"] == "drop"
+        sock.sendall(b"still here")
+        assert sock.recv(64) == b"still here"
+    finally:
+        sock.close()
+
+
+def test_policy_updates_open_no_window(workshop_lab, reset_lab):
+    """While policies are replaced 15 times (one OpenFlow bundle per node each time), a pair that
+    every version denies is never reachable and a pair every version allows never fails."""
+    lab = workshop_lab
+    reset_lab(lab)
+    deny = """
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: keep-deny}
+spec:
+  priority: 1
+  appliedTo: [{podSelector: {matchLabels: {pod: c}}, namespaceSelector: {matchLabels: {ns: z}}}]
+  ingress: [{action: Drop, from: [{podSelector: {matchLabels: {pod: a}}, namespaceSelector: {matchLabels: {ns: x}}}]}]
+"""
+    lab.apply(deny)
+    results: list[tuple[str, str]] = []
+    stop = threading.Event()
+
+    def probe_loop() -> None:
+        while not stop.is_set():
+            m = lab.backend.reachability(lab.state, lab.policy_set, __import__("labkit").policy.probe.Probe("TCP", 80),
+                                         ["x/a"], ["z/c", "z/b"])
+            results.append((m["x/a", "z/c"], m["x/a", "z/b"]))
+
+    worker = threading.Thread(target=probe_loop)
+    worker.start()
+    try:
+        for i in range(15):
+            lab.apply(f"""
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {{name: churn}}
+spec:
+  priority: {2 + i % 3}
+  appliedTo: [{{namespaceSelector: {{matchLabels: {{ns: z}}}}}}]
+  ingress: [{{action: {'Allow' if i % 2 else 'Pass'}, from: [{{namespaceSelector: {{matchLabels: {{ns: y}}}}}}]}}]
+""")
+    finally:
+        stop.set()
+        worker.join()
+    assert results, "the prober ran"
+    assert all(r == ("drop", "allow") for r in results), results
+
+
+def test_pods_added_and_removed_at_run_time(workshop_lab, reset_lab):
+    lab = workshop_lab
+    reset_lab(lab)
+    lab.apply("""
+apiVersion: v1
+kind: Pod
+metadata: {name: late, namespace: y, labels: {pod: late}}
+spec:
+  containers: [{name: c, image: agnhost, ports: [{containerPort: 8080}]}]
+""")
+    m = lab.reachability(port=8080, sources=["x/a", "z/b"], destinations=["y/late"])
+    assert m.counts()["allow"] == 2
+    lab.delete("pod/y/late")
+    assert f"{lab_prefix(lab.name)}y.late" not in lab_namespaces(lab.name)
+
+
+def test_sctp_needs_kernel_support(workshop_lab, reset_lab):
+    lab = workshop_lab
+    if lab.backend.capabilities()["sctp"]:
+        assert lab.reachability(port=80, protocol="SCTP", sources=["x/a"], destinations=["x/b"]).counts()["allow"] == 1
+    else:
+        with pytest.raises(UnsupportedOperation, match="SCTP"):
+            lab.reachability(port=80, protocol="SCTP")
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from labkit import Lab
+    lab = Lab(backend="ovs", profile="workshop", name=sys.argv[1], state_dir=sys.argv[2])
+    print("ready", flush=True)
+    time.sleep(600)
+""")
+
+
+def test_sweep_removes_a_killed_lab(tmp_path):
+    require_ovs()
+    name = f"crash{os.getpid() % 10000}"
+    state_dir = tmp_path / "state"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, name, str(state_dir)], stdout=subprocess.PIPE, text=True,
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        assert lab_namespaces(name) and live_processes(str(state_dir))
+        report = sweep(lab_prefix(name))
+        assert report.skipped_running == [name], "a live lab is not swept by default"
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+    leftovers = lab_namespaces(name)
+    assert leftovers, "SIGKILL leaves the namespaces behind: that is what sweep is for"
+    report = sweep(lab_prefix(name))
+    assert set(report.namespaces) == set(leftovers)
+    assert_no_leaks(name, state_dir)
+    assert not sweep(lab_prefix(name)), "a second sweep finds nothing"
+
+
+def test_stop_is_idempotent_and_leak_free(tmp_path):
+    require_ovs()
+    name = f"idem{os.getpid() % 10000}"
+    lab = Lab(backend="ovs", profile="workshop", name=name, state_dir=tmp_path)
+    assert lab.reachability(port=80, sources=["x/a"], destinations=["y/b"])["x/a", "y/b"] == "allow"
+    lab.stop()
+    lab.stop()
+    assert_no_leaks(name, tmp_path)
