@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from ..model.objects import ContainerPort
+from ..model.objects import ContainerPort, resolve_named_port
 
 TUN_OFPORT = 1
 GW_OFPORT = 2
@@ -34,10 +34,7 @@ class PodSpec:
     ports: tuple[ContainerPort, ...] = ()
 
     def named_port(self, name: str, protocol: str) -> int | None:
-        for p in self.ports:
-            if p.name == name and p.protocol == protocol:
-                return p.container_port
-        return None
+        return resolve_named_port(self.ports, name, protocol)
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,15 @@ class ContainerPort:
     name: str = ""
 
 
+def resolve_named_port(ports: tuple[ContainerPort, ...], name: str, protocol: str) -> int | None:
+    """The number of the container port called ``name`` for ``protocol``, as Antrea and
+    kube-proxy resolve named ports (None when the pod has no such port)."""
+    for p in ports:
+        if p.name == name and p.protocol == protocol:
+            return p.container_port
+    return None
+
+
 @dataclass(frozen=True)
 class Pod:
     namespace: str
@@ -123,11 +132,7 @@ class Pod:
         return f"{self.namespace}/{self.name}"
 
     def named_port(self, name: str, protocol: str) -> int | None:
-        """Resolve a named container port for ``protocol``, as Antrea and kube-proxy resolve it."""
-        for p in self.ports:
-            if p.name == name and p.protocol == protocol:
-                return p.container_port
-        return None
+        return resolve_named_port(self.ports, name, protocol)
 
 
 @dataclass(frozen=True)
