@@ -26,7 +26,10 @@ EPILOG = """examples:
   labkit explain x/a y/b --port 80        which rule decided, on each side
   labkit get acnp                         kubectl-like tables (pods, netpol, acnp, annp, tiers, cg, grp ...)
   labkit lint                             ties Antrea resolves nondeterministically, shadowed rules ...
+  labkit flows --duration 60 --action drop   run the shop's traffic; the flows a policy dropped
   labkit down                             stop the lab and remove its state
+  labkit notebooks run --solve            execute the course headless (sim); executed copies + summary.json
+  labkit binder-link --repo OWNER/NAME --ref main --notebook notebooks/00-start-here.ipynb
 """
 
 
@@ -257,6 +260,74 @@ def cmd_kind(args) -> int:
     return 0
 
 
+def cmd_notebooks(args) -> int:
+    from .course import run_notebooks
+
+    result = run_notebooks(args.paths, backend=args.backend, solve=args.solve, output_dir=args.output_dir,
+                           timeout_s=args.timeout, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(result.table())
+    return 0 if result.passed else 1
+
+
+def cmd_binder_link(args) -> int:
+    from .course import binder_url
+
+    print(binder_url(args.repo, args.ref, args.notebook, hub=args.hub))
+    if not Path(args.notebook).exists():
+        print(f"warning: {args.notebook} is not in the current directory's checkout; the link opens it only if "
+              f"it exists at {args.ref} in {args.repo} (paths are relative to the repository root)", file=sys.stderr)
+    return 0
+
+
+FLOW_COLUMNS = {  # `labkit flows` table: like `antctl get flowrecords`, plus the deciding rules
+    "source": "SOURCE", "destination": "DESTINATION", "destinationTransportPort": "DPORT",
+    "protocolIdentifier": "PROTO", "destinationServicePortName": "SERVICE", "packetTotalCount": "PACKETS",
+    "octetTotalCount": "BYTES", "tcpState": "TCP_STATE", "egressNetworkPolicyName": "EGRESS_POLICY",
+    "ingressNetworkPolicyName": "INGRESS_POLICY", "verdict": "ACTION"}
+
+
+def filter_flows(frame, namespace: str | None = None, pod: str | None = None, action: str | None = None,
+                 policy: str | None = None):
+    """Rows of a flow DataFrame matching ``antctl get flowrecords``-like filters: a namespace or pod
+    (``name`` or ``ns/name``) on either side, the verdict, a policy name on either side."""
+    keep = frame.index == frame.index
+    if namespace:
+        keep &= (frame.sourcePodNamespace == namespace) | (frame.destinationPodNamespace == namespace)
+    if pod:
+        side = (lambda col, ns_col: (frame[ns_col] + "/" + frame[col]) == pod) if "/" in pod else \
+            (lambda col, ns_col: frame[col] == pod)
+        keep &= side("sourcePodName", "sourcePodNamespace") | side("destinationPodName", "destinationPodNamespace")
+    if action:
+        keep &= frame.verdict == action.lower()
+    if policy:
+        keep &= (frame.ingressNetworkPolicyName == policy) | (frame.egressNetworkPolicyName == policy)
+    return frame[keep]
+
+
+def cmd_flows(args) -> int:
+    from .flows.records import PROTOCOL_NAMES
+    from .flows.traffic import traffic_profile
+
+    lab = _load(args)
+    profile = traffic_profile(args.traffic)
+    run = lab.generate_traffic(profile, duration_s=args.duration, seed=args.seed)
+    frame = run.aggregate().flows() if not args.per_node else run.frame()
+    frame = filter_flows(frame, args.namespace, args.pod, args.action, args.policy)
+    if args.output == "json":
+        print(frame.to_json(orient="records", indent=1, date_format="iso", default_handler=str))
+        return 0
+    if args.output == "csv":
+        print(frame.to_csv(index=False), end="")
+        return 0
+    table = frame[[c for c in (["exporter"] if args.per_node else []) + list(FLOW_COLUMNS)]].copy()
+    table["protocolIdentifier"] = table.protocolIdentifier.map(lambda n: PROTOCOL_NAMES.get(n, str(n)))
+    table = table.rename(columns={"exporter": "NODE", **FLOW_COLUMNS})
+    for column in table.columns:
+        table[column] = table[column].map(lambda v: "<none>" if v == "" else str(v))
+    print(table.to_string(index=False) if not table.empty else "No flows found.")
+    return 0
+
+
 def cmd_nsx(args) -> int:
     try:
         from .nsx.server import serve
@@ -330,10 +401,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind_command", choices=("prefetch",))
     p.add_argument("--version", help="Antrea version (default: the pinned one in clusters/kind-antrea.yaml)")
     p.add_argument("--dir", help="where to save (default: labkit's cache)")
+    p = add("flows", cmd_flows, "run a traffic profile through the lab for --duration seconds and show the flow "
+                                "records (like 'antctl get flowrecords'): sim synthesizes them, ovs reads OVS IPFIX")
+    p.add_argument("--traffic", default="shop",
+                   help="traffic profile: a built-in name (shop) or a TrafficProfile YAML file (default: shop)")
+    p.add_argument("--duration", type=float, default=60.0,
+                   help="seconds of profile time to run (default: 60; ovs plays a minute in about 3 s)")
+    p.add_argument("--seed", type=int, default=0, help="traffic plan seed (default: 0)")
+    p.add_argument("-n", "--namespace", help="only flows whose source or destination pod is in this namespace")
+    p.add_argument("--pod", help="only flows from or to this pod (name or namespace/name)")
+    p.add_argument("--action", type=str.lower, choices=("allow", "drop", "reject"), help="only flows with this verdict")
+    p.add_argument("--policy", help="only flows an ingress or egress policy of this name decided")
+    p.add_argument("--per-node", action="store_true",
+                   help="each node's exported records instead of the Flow Aggregator's correlated flows")
+    p.add_argument("-o", "--output", choices=("table", "json", "csv"), default="table")
     p = sub.add_parser("nsx", help="the NSX Manager mock: 'labkit nsx serve --help'",
                        description="the NSX Manager mock (a real HTTPS server on 127.0.0.1)")
     p.add_argument("nsx_args", nargs=argparse.REMAINDER, help="serve [--state-dir DIR] [--port N]")
     p.set_defaults(func=cmd_nsx)
+    notebooks = sub.add_parser("notebooks", help="run the course notebooks headless: 'labkit notebooks run --help'",
+                               description="the course notebooks outside JupyterLab")
+    p = notebooks.add_subparsers(dest="notebooks_command", metavar="run", required=True).add_parser(
+        "run", help="execute notebooks headless (nbclient), as CI and trainers do",
+        description="Execute notebooks headless, each in a fresh kernel, with BACKEND and SOLVE injected after "
+                    "its parameters cell. Writes the executed copies and summary.json; exit code 1 if any fails.")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="notebooks or directories of notebooks (default: the course, notebooks/[0-9][0-9]-*.ipynb)")
+    p.add_argument("--backend", default="sim", choices=("sim", "ovs", "kind"),
+                   help="injected as BACKEND after each notebook's parameters cell (default: sim)")
+    p.add_argument("--solve", action="store_true", help="inject SOLVE = True: every exercise applies its solution")
+    p.add_argument("--output-dir", help="where the executed copies and summary.json go "
+                                        "(default: build/notebooks-<backend>)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per cell (default: 300)")
+    p.set_defaults(func=cmd_notebooks)
+    p = sub.add_parser("binder-link", help="print the mybinder.org link that opens a notebook in JupyterLab",
+                       description="print the mybinder.org link that opens a notebook in JupyterLab")
+    p.add_argument("--repo", required=True, help="GitHub repository as OWNER/NAME")
+    p.add_argument("--ref", required=True, help="git branch, tag or commit (e.g. main)")
+    p.add_argument("--notebook", required=True, help="notebook path from the repository root, "
+                                                     "e.g. notebooks/00-start-here.ipynb")
+    p.add_argument("--hub", default="https://mybinder.org", help="BinderHub to use (default: https://mybinder.org)")
+    p.set_defaults(func=cmd_binder_link)
     return parser
 
 

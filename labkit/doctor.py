@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from .lab import ovs_available
 
@@ -33,9 +31,17 @@ def backend_status() -> list[BackendStatus]:
     if not _module_present("labkit.backends.kind"):
         out.append(BackendStatus("kind", False, "this labkit installation has no kind backend (labkit/backends/kind)"))
     else:
-        missing = [tool for tool in ("docker", "kind", "kubectl") if shutil.which(tool) is None]
-        if "docker" not in missing and not Path("/var/run/docker.sock").exists():
-            missing.append("a running Docker engine (/var/run/docker.sock)")
-        out.append(BackendStatus("kind", not missing, "docker, kind and kubectl found" if not missing
-                                 else "needs " + ", ".join(missing)))
+        out.append(_kind_status())
     return out
+
+
+def _kind_status() -> BackendStatus:
+    """The kind backend's own pre-flight (the checks a lab runs before it starts), in one line:
+    what is missing here and where the fixes are; ``labkit doctor -v`` prints every check."""
+    from .backends.kind import preflight
+
+    report = preflight("kind")
+    if report.ok:
+        return BackendStatus("kind", True, "Docker engine, kind, kubectl, openvswitch module and memory OK")
+    missing = "; ".join(f"{c.name}: {c.message}" for c in report.problems)
+    return BackendStatus("kind", False, f"missing here: {missing} ('labkit doctor -v' says how to fix each)")

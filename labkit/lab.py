@@ -375,15 +375,70 @@ class Lab:
 
         return build_capture(self._encryption, *endpoints_from_state(self.state, src, dst))
 
+    def offload_report(self, node: str | None = None, profile: Any = None, flow_capacity: int | None = None,
+                       reset: bool = False):
+        """Which datapath flows a SmartNIC holds, which stay on the host and why, with packet counts:
+        a :class:`labkit.smartnic.report.OffloadReport` (``.flows()``, ``.totals()``, ``.reasons()``).
+
+        On ovs: every node's (or ``node``'s) real megaflows and OVS's counters, classified with the
+        node's NIC profile from the topology (or ``profile``: a name in topologies/smartnic.yaml or
+        a NicProfile); ``flow_capacity`` overrides the NIC's flow-table size; ``reset`` then starts
+        a new window (datapath flows and counters cleared). On sim: the sim's flow model (labelled
+        ``modelled``).
+        """
+        self._require_running()
+        from .smartnic.profiles import get_profile
+
+        nic = get_profile(profile) if isinstance(profile, str) else profile
+        real = getattr(self.backend, "offload_report", None)
+        if real is not None:
+            return real(node, nic, flow_capacity, reset)
+        if self.backend_name != "sim":
+            raise UnsupportedOperation(f"the {self.backend_name} backend cannot report datapath offload yet; use "
+                                       "backend='ovs' (real datapath flows) or backend='sim' (modelled)")
+        from .smartnic.report import modelled_report
+
+        return modelled_report(nic or get_profile("connectx-class"), flow_capacity)
+
+    def steady_traffic(self, pairs: list[tuple[str, str]], port: int = 80, pps: float = 50.0,
+                       churn_per_s: float = 0.0):
+        """Start background traffic between pod pairs (UDP streams at ``pps`` datagrams/s each, plus
+        ``churn_per_s`` short TCP connections/s); returns a handle with ``.stop()`` and ``.stats``.
+        Stopped with the lab at the latest. ovs only: the sim models traffic (labkit.smartnic.simulate)."""
+        self._require_running()
+        real = getattr(self.backend, "steady_traffic", None)
+        if real is None:
+            raise UnsupportedOperation(f"the {self.backend_name} backend sends no real traffic; use backend='ovs', "
+                                       "or labkit.smartnic.simulate(profile, workload) for a modelled workload")
+        return real([(self.state.pod(s).key, self.state.pod(d).key) for s, d in pairs], port, pps, churn_per_s)
+
+    def compromise_host(self, node: str):
+        """Play root on a node's host OS against the policy, with real commands (ovs, SmartNIC
+        topologies): on a DPU node every attempt is made and fails; where OVS runs on the host only
+        harmless look-ups are made, and they succeed. Returns the attack log (a DataFrame)."""
+        self._require_running()
+        real = getattr(self.backend, "host_attack", None)
+        if real is None:
+            raise UnsupportedOperation(f"the {self.backend_name} backend has no host to attack; use backend='ovs' "
+                                       "with backend_options={'topology': 'smartnic'}, or "
+                                       "labkit.smartnic.host_compromise(profile, matrix) for the model")
+        return real(node)
+
     # ------------------------------------------------------------------ flows
 
     def generate_traffic(self, profile: Any = "shop", duration_s: float = 60.0, seed: int = 0):
         """Run a traffic profile (application flows plus denied probes) through the lab and return
         the run; ``run.frame()`` has every node's flow records, ``lab.flows(run)`` the aggregated ones.
+
+        On sim the records are synthesized; on ovs the profile runs as real connections (a minute
+        of profile time in about 3 s) and the records come from OVS IPFIX and conntrack.
         """
-        if self.backend_name != "sim":
+        if self.backend_name != "sim" and getattr(self.backend, "generate_traffic", None) is None:
             raise UnsupportedOperation(f"flow records on the {self.backend_name} backend come from its datapath, "
-                                       "which labkit does not export yet; use backend='sim' for flow visibility")
+                                       "which labkit does not export yet; use backend='sim' or 'ovs' for flow "
+                                       "visibility")
+        if self.backend_name != "sim":
+            self._require_running()
         from .flows.traffic import generate_traffic
 
         return generate_traffic(self, profile, duration_s=duration_s, seed=seed)

@@ -134,22 +134,35 @@ def jupyter_environment(root: str | Path) -> dict[str, str]:
     return {**{k: str(root / v) for k, v in env.items()}, "JUPYTER_PLATFORM_DIRS": "1"}
 
 
+def parameterized_notebook(path: str | Path, parameters: dict[str, Any] | None = None, extra_source: str = ""):
+    """The notebook at ``path`` with a cell (id and tag ``injected-parameters``) holding ``parameters``
+    and ``extra_source``, placed after its cell tagged ``parameters``, or first when it has none:
+    papermill's convention for both cases."""
+    import nbformat
+
+    nb = nbformat.read(Path(path), as_version=4)
+    index = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), -1)
+    source = "\n".join(f"{k} = {v!r}" for k, v in (parameters or {}).items()) + "\n" + extra_source
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    cell.id = "injected-parameters"
+    nb.cells.insert(index + 1, cell)
+    return nb
+
+
+def execute_notebook(nb, cwd: str | Path, timeout_s: float = 120):
+    """Execute ``nb`` in place (nbclient fills each cell's outputs as it runs, so after a failure
+    ``nb`` still shows every output up to and including the failing cell), in directory ``cwd``."""
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
 def run_notebook(path: str | Path, parameters: dict[str, Any] | None = None, extra_source: str = "",
                  timeout_s: float = 120):
     """Execute a notebook headless (nbclient), with ``parameters`` injected after its cell tagged
     ``parameters`` (papermill's convention) followed by ``extra_source``; returns the executed
     notebook. Raises nbclient's CellExecutionError on the first failing cell.
     """
-    import nbformat
-    from nbclient import NotebookClient
-
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
-    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    source = "\n".join(f"{k} = {v!r}" for k, v in (parameters or {}).items()) + "\n" + extra_source
-    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
-    cell.id = "injected-parameters"
-    nb.cells.insert(index + 1, cell)
-    NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    return nb
+    return execute_notebook(parameterized_notebook(path, parameters, extra_source), path.parent, timeout_s)

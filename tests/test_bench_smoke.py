@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
+import bench_nsx  # noqa: E402
 import bench_reachability  # noqa: E402
 
 
@@ -23,3 +24,12 @@ def test_nca_connection_strings():
     assert not f("{protocols:TCP,dst_ports:81,8000-9100}")
     assert f("{protocols:TCP,dst_ports:81,8000-9100},{protocols:TCP,dst_ports:80}")
     assert not f("All but {protocols:TCP,dst_ports:80}")
+
+
+def test_nsx_benchmark_runs(capsys, tmp_path):
+    # real NSX mock over HTTPS on 127.0.0.1, tiny sizes (~1 s)
+    bench_nsx.bench_inventory(n_pods=60, root=tmp_path / "inventory")
+    figures = bench_nsx.bench_realization(changes=4, root=tmp_path / "latency")
+    out = capsys.readouterr().out
+    assert "60 pods" in out and "time to full consistency" in out and "PATCH -> enforced" in out
+    assert figures["p99_s"] >= figures["median_s"] > 0

@@ -334,9 +334,9 @@ def _action(rule: CompiledRule, conj_id: int) -> str:
     direction = rule.direction
     metric = METRIC_TABLES[direction]
     if rule.action == "Allow":
-        return (f"{regs.set_reg(regs.TF_CONJ_REG[direction], conj_id)},"
-                f"ct(commit,zone={CT_ZONE},exec({regs.ct_label_load(direction, conj_id)})),"
-                f"{_goto(metric)}")
+        # The rule only names itself; its metric flow commits the connection with the rule id
+        # (see _metric_flows).
+        return f"{regs.set_reg(regs.TF_CONJ_REG[direction], conj_id)},{_goto(metric)}"
     disposition = regs.disposition_load(rule.action)
     if rule.action == "Pass":
         return f"{regs.set_reg(regs.CONJ_ID_REG, conj_id)},{disposition},{_goto(RULE_TABLES[('k8s', direction)])}"
@@ -346,11 +346,20 @@ def _action(rule: CompiledRule, conj_id: int) -> str:
 def _metric_flows(rule: CompiledRule, conj_id: int, cookie: int) -> list[FlowEntry]:
     direction = rule.direction
     metric = METRIC_TABLES[direction]
-    after = _goto(next_table(metric).name)
+    after_table = next_table(metric).name
+    after = _goto(after_table)
     if rule.action == "Allow":
+        # As Antrea's metric tables do: the first packet of a connection allowed by the rule is
+        # counted here and committed with the rule id in ct_label, continuing (after the
+        # recirculation) in the next table. The commit must carry ``table=``: a ct() without it
+        # does not recirculate, and OVS clears the conntrack fields after it, so a later
+        # ``ct_state=+new+trk`` match (this very flow, were the commit done in the rule table)
+        # would never see the packet and the rule's counters would stay at zero.
+        commit = (f"ct(commit,table={after_table},zone={CT_ZONE},"
+                  f"exec({regs.ct_label_load(direction, conj_id)}))")
         return [
             _flow(metric, METRIC_PRIORITY, f"ct_state=+new+trk,{regs.TF_CONJ_REG[direction]}={conj_id:#x},ip",
-                  after, cookie),
+                  commit, cookie),
             _flow(metric, METRIC_PRIORITY, f"ct_state=-new+trk,{regs.ct_label_match(direction, conj_id)},ip",
                   after, cookie),
         ]

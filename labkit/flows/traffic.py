@@ -712,8 +712,15 @@ def generate_traffic(lab: Any, profile: TrafficProfile | str = "shop", *, durati
                      active_flow_export_timeout_s: float = ACTIVE_FLOW_EXPORT_TIMEOUT_S) -> TrafficRun:
     """Plan ``profile`` on ``lab`` (anything with ``.state`` and ``.policy_set``, e.g. a
     :class:`~labkit.Lab`), decide every connection with the lab's policies, and synthesize the
-    records each Node's Flow Exporter would export (the sim realization)."""
+    records each Node's Flow Exporter would export (the sim realization).
+
+    A running lab whose backend observes real traffic (``backend.generate_traffic``: ovs) plays
+    the profile on its datapath instead and reads the records from there; ``start_s`` and
+    ``active_flow_export_timeout_s`` are then the datapath's (real time)."""
     state, policy_set = _state_and_policies(lab)
+    real = getattr(getattr(lab, "backend", None), "generate_traffic", None)
+    if real is not None and getattr(lab, "running", False):
+        return real(state, policy_set, profile, duration_s=duration_s, seed=seed)
     profile = traffic_profile(profile)
     planned = plan_connections(state, profile, duration_s=duration_s, start_s=start_s, seed=seed)
     connections = decide(state, policy_set, planned)

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from labkit.nsx import (
     ccp,
+    console_page,
     desired,
     groups,
     hapi,
@@ -27,6 +28,7 @@ from labkit.nsx import (
     trust,
 )
 from labkit.nsx.errors import ErrorCode, NSXApiError
+from labkit.nsx.openapi import MANAGER_SPEC, POLICY_SPECS, openapi_document
 from labkit.nsx.paths import GENERATION_COUNTER
 from labkit.nsx.routing import Request, Response, Route, Router
 from labkit.nsx.state import ManagerState
@@ -43,7 +45,41 @@ P = "/policy/api/v1"
 MP = "/api/v1"
 LK = "/labkit/v1"
 
+
+
+def _console(state: ManagerState, req: Request) -> Response:
+    """``GET /``: the read-only console page (:mod:`labkit.nsx.console_page`). Each view is read
+    through the GET routes below, as the principal who asked, so the page shows what the API does."""
+    router = Router(ROUTES)
+
+    def get(path: str, **query: object) -> object:
+        route, params = router.match("GET", path)
+        sub = Request(method="GET", path=path, query={k: str(v) for k, v in query.items()},
+                      headers=req.headers, principal=req.principal, params=params, module_name=route.module_name)
+        result = route.handler(state, sub)
+        return result.body if isinstance(result, Response) else result
+
+    page = console_page.render(get, cluster_id=req.query.get("cluster_id", ""))
+    return Response(200, page, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+
+
+def _manager_spec(state: ManagerState, req: Request) -> dict:
+    """The OpenAPI description of the management-plane (and labkit) routes the mock implements."""
+    return openapi_document([r for r in ROUTES if not r.template.startswith(P)],
+                            title="NSX Manager API (labkit mock)")
+
+
+def _policy_spec(state: ManagerState, req: Request) -> dict:
+    """The OpenAPI description of the Policy API routes the mock implements."""
+    return openapi_document([r for r in ROUTES if r.template.startswith(P)], title="NSX Policy API (labkit mock)")
+
+
 ROUTES: tuple[Route, ...] = (
+    # The read-only console page for browsers (NSX Manager's UI lives at / too)
+    Route("GET", "/", _console),
+    # OpenAPI descriptions of what the mock implements, at NSX's own spec paths
+    Route("GET", MANAGER_SPEC, _manager_spec),
+    *(Route("GET", path, _policy_spec) for path in POLICY_SPECS),
     # Manager node and sessions
     Route("GET", f"{MP}/node/version", node.node_version),
     Route("GET", f"{MP}/node", node.node_properties),

@@ -18,6 +18,7 @@ from typing import Any
 from labkit.nsx import paths
 from labkit.nsx.auth import Principal
 from labkit.nsx.errors import ErrorCode
+from labkit.nsx.fields import unknown_fields
 from labkit.nsx.group_rules import group_problems
 from labkit.nsx.inventory import objects_of_cluster
 from labkit.nsx.membership import ClusterInventory, ip_members, pod_members, service_members
@@ -77,7 +78,7 @@ def write_group(state: ManagerState, group_id: str, body: dict[str, Any], mode: 
         allow_overwrite=allow_overwrite, resource_type="Group",
         defaults={"expression": [], "group_type": []},
     )
-    problems = group_problems(new, old)
+    problems = unknown_fields(body, "Group") + group_problems(new, old)
     if problems:
         raise validation_error(f"Invalid group {path}", problems, code=ErrorCode.INVALID_GROUP)
     state.store.put(path, new)

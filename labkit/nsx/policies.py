@@ -24,6 +24,7 @@ from typing import Any
 from labkit.nsx import paths
 from labkit.nsx.auth import Principal
 from labkit.nsx.errors import ErrorCode
+from labkit.nsx.fields import unknown_fields
 from labkit.nsx.groups import require_default_domain
 from labkit.nsx.objects import (
     Mode,
@@ -95,6 +96,7 @@ def write_policy(state: ManagerState, policy_id: str, body: dict[str, Any], mode
     if rules_in is not None and not isinstance(rules_in, list):
         raise bad_request("rules must be a list of Rule objects")
     policy_body = {k: v for k, v in body.items() if k != "rules"}
+    unknown = unknown_fields(policy_body, "SecurityPolicy")
     new, old = prepare(state, path=path, body=policy_body, mode=mode, principal=principal,
                        allow_overwrite=allow_overwrite, resource_type="SecurityPolicy",
                        defaults=POLICY_DEFAULTS)
@@ -104,9 +106,11 @@ def write_policy(state: ManagerState, policy_id: str, body: dict[str, Any], mode
         if not isinstance(raw, dict):
             raise bad_request(f"rules[{i}] must be an object")
         rule_id = str(raw.get("id") or uuid.uuid4())
+        unknown += unknown_fields(raw, "Rule", f"rules[{i}] ({rule_id})")
         final[rule_id] = _prepare_rule(state, policy_id, rule_id, raw, mode, principal,
                                        allow_overwrite, inline=True)
-    _validate_and_store(state, new, old, list(final.values()), removed=set(existing) - set(final))
+    _validate_and_store(state, new, old, list(final.values()), removed=set(existing) - set(final),
+                        unknown=unknown)
     return policy_view(state, new)
 
 
@@ -159,11 +163,12 @@ def _write_rule(state: ManagerState, req: Request, mode: Mode) -> dict[str, Any]
     policy_id, rule_id = req.params["policy_id"], req.params["rule_id"]
     policy = _policy_or_404(state, policy_id)
     check_protection(policy, principal, req.allow_overwrite)
-    rule = _prepare_rule(state, policy_id, rule_id, req.json_object(), mode, principal,
-                         req.allow_overwrite, inline=False)
+    body = req.json_object()
+    rule = _prepare_rule(state, policy_id, rule_id, body, mode, principal, req.allow_overwrite, inline=False)
     rules = {r["id"]: r for r in state.store.list(f"{policy['path']}/rules")}
     rules[rule_id] = rule
-    _validate_and_store(state, _touched(state, policy, principal), policy, list(rules.values()))
+    _validate_and_store(state, _touched(state, policy, principal), policy, list(rules.values()),
+                        unknown=unknown_fields(body, "Rule", f"rule {rule_id}"))
     return public(rule)
 
 
@@ -201,11 +206,12 @@ def _touched(state: ManagerState, policy: dict[str, Any], principal: Principal) 
 
 
 def _validate_and_store(state: ManagerState, policy: dict[str, Any], old: dict[str, Any] | None,
-                        rules: list[dict[str, Any]], removed: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+                        rules: list[dict[str, Any]], removed: set[str] = frozenset(),  # type: ignore[assignment]
+                        unknown: list[str] = ()) -> None:  # type: ignore[assignment]
     was_antrea = bool(old and policy_clusters(state.store, old))
     clusters = policy_clusters(state.store, policy)
     ordered = sorted(rules, key=lambda r: (r.get("sequence_number", 0), r.get("id", "")))
-    problems = policy_problems(state.store, policy, ordered, clusters, was_antrea=was_antrea)
+    problems = [*unknown, *policy_problems(state.store, policy, ordered, clusters, was_antrea=was_antrea)]
     if problems:
         raise validation_error(f"Invalid security policy {policy['path']}", problems,
                                code=ErrorCode.INVALID_POLICY)

@@ -322,12 +322,18 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(count)
 
     def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
-        payload = b"" if body is None else json.dumps(body).encode("utf-8")
+        # JSON unless a handler answers text with its own Content-Type (the console page at /).
+        if isinstance(body, str):
+            payload = body.encode("utf-8")
+        else:
+            payload = b"" if body is None else json.dumps(body).encode("utf-8")
+        content_type = headers.get("Content-Type", "application/json")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for key, value in headers.items():
-            self.send_header(key, value)
+            if key.lower() != "content-type":
+                self.send_header(key, value)
         self.end_headers()
         self.wfile.write(payload)
 

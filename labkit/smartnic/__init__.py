@@ -4,12 +4,15 @@
 * :mod:`~labkit.smartnic.offload`: parse ``dpctl/dump-flows`` megaflows and decide, with the
   reason, which ones a NIC can hold;
 * :mod:`~labkit.smartnic.sim`: traffic over time (steady flows vs churn, Reject/logging rules)
-  and what a compromised host can do to policy on an eSwitch vs a DPU. See docs/smartnic.md.
+  and what a compromised host can do to policy on an eSwitch vs a DPU;
+* :mod:`~labkit.smartnic.report`: :class:`OffloadReport`, what ``lab.offload_report()`` returns on
+  every backend (real flows and OVS counters on ovs, the flow model on sim). See docs/smartnic.md.
 """
 
 from .offload import (REASONS, Megaflow, OffloadDecision, classify, decisions_table, format_flow, offload_stats,
                       parse_dump_flows, parse_flow, reasons_table)
 from .profiles import NicProfile, get_profile, load_profiles, profiles_table
+from .report import NodeOffload, OffloadReport, modelled_report, parse_pmd_stats
 from .sim import CHURN, MIXED, SAMPLE_DUMP, STEADY, Workload, compare, host_compromise, sample_flows, simulate
 
 __all__ = [
@@ -17,4 +20,5 @@ __all__ = [
     "Megaflow", "OffloadDecision", "parse_flow", "parse_dump_flows", "format_flow", "classify", "decisions_table",
     "offload_stats", "reasons_table", "REASONS",
     "Workload", "STEADY", "CHURN", "MIXED", "SAMPLE_DUMP", "sample_flows", "simulate", "compare", "host_compromise",
+    "OffloadReport", "NodeOffload", "modelled_report", "parse_pmd_stats",
 ]

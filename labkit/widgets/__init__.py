@@ -18,6 +18,7 @@ graphs (``FlowTable``, ``FlowDashboard``) and the NSX Manager console (``NSXCons
 from .editor import PolicyEditor
 from .flows import FlowDashboard, FlowTable
 from .nsx_console import NSXConsole
+from .offload import OffloadDashboard
 from ..errors import CheckFailed
 from .exercise import check_decided_by, check_intent, check_reachability, intended_matrix
 from .matrix import ReachabilityMatrix
@@ -46,4 +47,5 @@ __all__ = [
     "FlowTable",
     "FlowDashboard",
     "NSXConsole",
+    "OffloadDashboard",
 ]

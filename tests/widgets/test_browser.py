@@ -2,7 +2,9 @@
 
 Opens ``00-start-here``, runs all cells (with the reference solution applied), checks that the
 reachability-matrix widget renders as a grid of coloured cells, clicks one and waits for the
-explanation. A screenshot lands in the test's tmp dir (its path is printed).
+explanation. Then it types a policy into the PolicyEditor, presses Apply and waits for the matrix
+to change. Screenshots land in the test's tmp dir and are copied to ``$LABKIT_ARTIFACTS_DIR``
+(default ``build/test-artifacts/`` in the repository) for CI to keep; their paths are printed.
 
 No browser is downloaded: Playwright drives ``/usr/bin/chromium`` (``executable_path``). Jupyter's
 config, data, runtime, settings and workspace dirs are isolated in the tmp dir. Skipped when
@@ -28,6 +30,17 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("LABKIT_CHROMIUM", "/usr/bin/chromium")
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+ARTIFACTS_DIR = Path(os.environ.get("LABKIT_ARTIFACTS_DIR") or Path(__file__).resolve().parents[2] / "build"
+                     / "test-artifacts")
+# Typed into the editor: y's pods may reach x/b, which 00's default deny for x had dropped.
+TYPED_POLICY = """apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: y-to-b, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: b}}
+  ingress:
+  - from: [{namespaceSelector: {matchLabels: {ns: y}}}]
+"""
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -71,6 +84,10 @@ def jupyter_lab(tmp_path, browser_available):
     nb = nbformat.read(root / "00-start-here.ipynb", as_version=4)  # SOLVE = True, as papermill would inject
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     nb.cells[index].source = nb.cells[index].source.replace("SOLVE = False", "SOLVE = True")
+    # "Run All" would end with lab.stop(); the test types into the editor afterwards, so the copy keeps
+    # its lab running (the kernel's shutdown stops it).
+    assert nb.cells[-1].source.strip() == "lab.stop()"
+    del nb.cells[-1]
     nbformat.write(nb, root / "00-start-here.ipynb")
     _write_json(home / "data" / "kernels" / "python3" / "kernel.json", {
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
@@ -114,8 +131,18 @@ def jupyter_lab(tmp_path, browser_available):
         log.close()
 
 
+def save_screenshot(page, path: Path) -> Path:
+    """Screenshot into the test's tmp dir, copied to ARTIFACTS_DIR for CI to keep."""
+    page.screenshot(path=str(path))
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    kept = ARTIFACTS_DIR / path.name
+    shutil.copyfile(path, kept)
+    print(f"screenshot: {kept} (and {path})")
+    return path
+
+
 def test_start_here_renders_the_matrix_and_explains_a_click(jupyter_lab, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -144,9 +171,21 @@ def test_start_here_renders_the_matrix_and_explains_a_click(jupyter_lab, tmp_pat
             assert page.locator("text=Error displaying widget").count() == 0
 
             page.locator(".labkit-matrix").first.scroll_into_view_if_needed()
-            shot = tmp_path / "00-start-here-matrix.png"
-            page.screenshot(path=str(shot))
-            print(f"screenshot: {shot}")
-            assert shot.stat().st_size > 10_000
+            assert save_screenshot(page, tmp_path / "00-start-here-matrix.png").stat().st_size > 10_000
+
+            # The editor: type a policy, press Apply, and the matrix (another widget) follows.
+            editor = page.locator(".labkit-yaml textarea").first
+            editor.scroll_into_view_if_needed()
+            editor.fill(TYPED_POLICY)
+            page.locator(".jupyter-widgets button", has_text="Apply").first.click()
+            page.wait_for_selector(".labkit-editor-status >> text=netpol/x/y-to-b created", timeout=30_000)
+            # The matrix redraws its cells on refresh: a locator (re-queried) follows, a held element would not.
+            changed = page.locator('.labkit-matrix .labkit-cell[title^="y/a → x/b"]').first
+            expect(changed).to_have_text("✓", timeout=30_000)
+            assert changed.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(0, 158, 115)"  # #009E73
+            still = page.locator('.labkit-matrix .labkit-cell[title^="z/a → x/b"]').first
+            assert still.inner_text().strip() == "✗"  # only y was allowed in
+            changed.scroll_into_view_if_needed()
+            save_screenshot(page, tmp_path / "00-start-here-after-apply.png")
         finally:
             browser.close()

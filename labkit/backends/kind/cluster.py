@@ -57,6 +57,7 @@ class Pins:
     node_image: str = ""
     kubectl_min: tuple[int, int, int] = (1, 23, 0)
     agnhost_image: str = "registry.k8s.io/e2e-test-images/agnhost:2.53"
+    kubectl_ci: str = "v1.36.1"
 
 
 def load_pins(path: Path | None = None) -> Pins:
@@ -67,7 +68,7 @@ def load_pins(path: Path | None = None) -> Pins:
     return Pins(antrea.get("version", base.antrea_version), antrea.get("manifestURL", base.manifest_url),
                 parse_version(kind.get("minVersion", "")) or base.kind_min, kind.get("ciVersion", base.kind_ci),
                 kind.get("nodeImage") or "", parse_version(kubectl.get("minVersion", "")) or base.kubectl_min,
-                work.get("agnhostImage", base.agnhost_image))
+                work.get("agnhostImage", base.agnhost_image), kubectl.get("ciVersion", base.kubectl_ci))
 
 
 _TAG = re.compile(r"^v\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")

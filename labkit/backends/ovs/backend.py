@@ -42,6 +42,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 REQUIRED_TOOLS = ("ovs-vswitchd", "ovsdb-server", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ip")
 
+# The backend running each lab name in this process. A lab name is one set of namespaces, so a
+# second Lab with the same name (a notebook's lab cell run again) replaces the first one instead of
+# colliding with its namespaces (which used to fail and take the first lab down too).
+_RUNNING: dict[str, "OvsBackend"] = {}
+
 
 def check_available() -> None:
     if os.geteuid() != 0:
@@ -71,6 +76,9 @@ class OvsBackend:
         self.last_warnings: list[str] = []
         self.last_traces: list["NodeTrace"] = []  # raw ofproto/trace output of the last traceflow()
         self.timings: dict[str, float] = {}
+        self._smartnics = None  # .smartnic.SmartNics, made on first use (SmartNIC topologies: at start)
+        self._traffic: list = []  # .steady.SteadyTraffic runs, stopped with the lab
+        self.flow_export = None  # .flowexport.FlowExport once flow visibility is used (sampling flows + IPFIX)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -79,12 +87,18 @@ class OvsBackend:
         if sweeping.lab_is_running(self.lab) and (sweeping.registered(self.lab) or {}).get("owner_pid") != os.getpid():
             raise LabStateError(f"an ovs lab named {self.lab!r} is already running (owner pid "
                                 f"{sweeping.registered(self.lab)['owner_pid']}); stop it or pick another name")
+        previous = _RUNNING.get(self.lab)
+        if previous is not None and previous is not self:
+            previous.stop()  # the earlier Lab of this name in this process: this one replaces it
         sweeping.sweep(names.lab_prefix(self.lab))  # leftovers of a crashed run of this lab
         t0 = time.monotonic()
         self.topology = build_topology(self.spec, state)
         sweeping.register(self.lab, self.state_dir)
         self.running = True  # from here on stop() must clean up
+        _RUNNING[self.lab] = self
         self.realization.up(self.topology)
+        if self.spec.hardware_offload is not None:  # SmartNIC topology: representors, DPU host namespaces
+            self.smartnics.up(self.realization, self.topology)
         self.timings["realize_s"] = time.monotonic() - t0
         self._install_all(policy_set)
         for node in self.topology.nodes:
@@ -95,6 +109,18 @@ class OvsBackend:
 
     def stop(self) -> None:
         """Tear the lab down: agent, servers, daemons, namespaces, state (idempotent)."""
+        if not self.running:
+            # Never started, refused (the name is another process's running lab), already stopped or
+            # replaced: the namespaces with this lab's prefix are not ours to delete.
+            return
+        if _RUNNING.get(self.lab) is self:
+            del _RUNNING[self.lab]
+        for traffic in self._traffic:  # its sockets live in the pods' namespaces
+            traffic.stop()
+        self._traffic.clear()
+        if self.flow_export is not None:  # its collector sockets live in the nodes' namespaces
+            self.flow_export.stop()
+            self.flow_export = None
         self.agent.stop()
         self.realization.down(self.topology)
         base = self.state_dir / "ovs"
@@ -118,6 +144,8 @@ class OvsBackend:
         self.topology = new
         if added:
             self.realization.add_pods(new, added)
+            if self.spec.hardware_offload is not None:
+                self.smartnics.add_pods(self.realization, new, added)
         self._install_all(policy_set)
         for node_name in {p.node for p in gone + added}:
             self.realization.start_server(new, new.node(node_name))
@@ -128,7 +156,13 @@ class OvsBackend:
         self.policy_set = policy_set
         work = []
         for node in self.topology.nodes:
-            text = render_flows(compile_flows(policy_set, self.topology, node.name), names=False)
+            flows = compile_flows(policy_set, self.topology, node.name)
+            if self.flow_export is not None:  # flow visibility: IPFIX sampling naming the rules
+                from ...datapath.sampling import with_sampling
+                from ...flows.exporter import observation_domain_id
+
+                flows = with_sampling(flows, observation_domain_id(node.name))
+            text = render_flows(flows, names=False)
             if self._installed.get(node.name) != text:
                 work.append((node, text))
 
@@ -145,7 +179,8 @@ class OvsBackend:
 
     def _require(self) -> Topology:
         if not self.running or self.topology is None:
-            raise LabStateError(f"ovs lab {self.lab!r} is not running: start it first")
+            raise LabStateError(f"ovs lab {self.lab!r} is not running (stopped, or replaced by a newer Lab with the "
+                                "same name in this process): start it, or use the newer Lab")
         return self.topology
 
     def _sctp(self, topology: Topology) -> bool:
@@ -241,6 +276,80 @@ class OvsBackend:
         if policy_set is not self.policy_set:
             self.sync(state, policy_set, [])
         return traceflow(self, topology, state.pod(src).key, state.pod(dst).key, probe or Probe())
+
+    # ------------------------------------------------------------------ SmartNICs (.smartnic)
+
+    @property
+    def smartnics(self):
+        if self._smartnics is None:
+            from .smartnic import SmartNics
+
+            self._smartnics = SmartNics(self.lab, self.spec.hardware_offload or {}, self.spec.path)
+        return self._smartnics
+
+    def offload_report(self, node: str | None = None, profile: Any = None, flow_capacity: int | None = None,
+                       reset: bool = False):
+        """Each node's real datapath flows classified with its NIC profile (or ``profile``), with OVS's
+        counters: a :class:`labkit.smartnic.report.OffloadReport`. ``reset`` then starts a new window
+        (datapath flows purged, pmd counters zeroed)."""
+        topology = self._require()
+        nodes = [topology.node(self._node(node))] if node else list(topology.nodes)
+        report = self.smartnics.report(self.realization, topology, nodes, profile, flow_capacity)
+        if reset:
+            self.smartnics.reset(self.realization, nodes)
+        return report
+
+    def representors(self):
+        """Pods, VF index, representor and br-int port (SmartNIC topologies)."""
+        return self.smartnics.representors(self.realization, self._require())
+
+    def host_attack(self, node: str):
+        """Play root on the node's host OS against the policy (see .smartnic.SmartNics.host_attack)."""
+        topology = self._require()
+        return self.smartnics.host_attack(self.realization, topology, topology.node(self._node(node)))
+
+    def steady_traffic(self, pairs: list[tuple[str, str]], port: int = 80, pps: float = 50.0,
+                       churn_per_s: float = 0.0):
+        """Background traffic between pod pairs: UDP streams at ``pps`` plus ``churn_per_s`` short TCP
+        connections per second, cycling over the same pairs (:class:`.steady.SteadyTraffic`)."""
+        from .steady import SteadyTraffic, Stream
+
+        topology = self._require()
+        streams = []
+        for src, dst in pairs:
+            if src not in topology.pods or dst not in topology.pods:
+                raise NotFoundError(f"{src} -> {dst}: both pods must be scheduled; pods: {', '.join(topology.pods)}")
+            streams.append(Stream(src, dst, names.pod_netns(self.lab, src), topology.pods[dst].ip, port))
+        traffic = SteadyTraffic(streams, pps=pps, churn=streams if churn_per_s else [], churn_per_s=churn_per_s)
+        self._traffic.append(traffic)
+        return traffic.start()
+
+    # ------------------------------------------------------------------ flow visibility (.flowexport)
+
+    def enable_flow_export(self):
+        """Turn on OVS IPFIX flow sampling on every node (collectors in the node namespaces, sampling
+        flows naming the policy rules); idempotent. Returns the :class:`.flowexport.FlowExport`."""
+        from .flowexport import FlowExport
+
+        topology = self._require()
+        if self.flow_export is None:
+            export = FlowExport(self)
+            export.start(topology)
+            self.flow_export = export
+            assert self.policy_set is not None
+            self._install_all(self.policy_set)
+        return self.flow_export
+
+    def generate_traffic(self, state: ClusterState, policy_set: PolicySet, profile: Any = "shop", *,
+                         duration_s: float = 60.0, seed: int = 0, real_time_s: float | None = None, **_: Any):
+        """Play a traffic profile as real connections between the pods and read every node's flow
+        records from OVS IPFIX and conntrack (:func:`.flowexport.generate_traffic`)."""
+        from .flowexport import generate_traffic
+
+        if policy_set is not self.policy_set:
+            self.sync(state, policy_set, [])
+        return generate_traffic(self, state, policy_set, profile, duration_s=duration_s, seed=seed,
+                                real_time_s=real_time_s)
 
     def capabilities(self) -> dict[str, Any]:
         return {"sctp": self._sctp(self._require()), "reject": True, "traceflow": True, "dump_flows": True}

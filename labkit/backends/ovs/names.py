@@ -7,6 +7,8 @@ can find leftovers after a crash. The ``.`` after the lab name cannot occur in a
 * node namespace        ``lk-<lab>.<node>``          (``lk-demo.kind-worker``)
 * pod namespace         ``lk-<lab>.<ns>.<pod>``      (``lk-demo.x.a``; Kubernetes namespaces have no dots)
 * underlay namespace    ``lk-<lab>._underlay``       (holds the Linux bridge joining the nodes)
+* DPU host namespace    ``lk-<lab>._host-<node>``    (SmartNIC topologies: a DPU node's host OS, apart from
+                        the node namespace, which then plays the DPU's Arm side running OVS)
 * inside a node:        ``br-int``, ``br-phy``, ``antrea-gw0``, ``antrea-tun0``, uplink ``eth0``,
                         pod veths ``<pod[:6]>-<8 hex>`` (Antrea's ``<pod>-<hash>`` style, <= 15 chars)
 * inside a pod:         ``eth0``
@@ -47,6 +49,11 @@ def underlay_netns(lab: str) -> str:
     return f"{lab_prefix(lab)}_underlay"
 
 
+def node_host_netns(lab: str, node: str) -> str:
+    """A DPU node's host-OS namespace (the node namespace itself is the DPU's Arm side)."""
+    return f"{lab_prefix(lab)}_host-{node}"
+
+
 def underlay_port(node_index: int) -> str:
     return f"u{node_index}"
 
@@ -64,5 +71,6 @@ def lab_of_netns(netns: str) -> str | None:
     return netns[len(PREFIX):].split(".", 1)[0]
 
 
-__all__ = [n for n in dir() if n.isupper()] + ["lab_prefix", "node_netns", "pod_netns", "underlay_netns",
+__all__ = [n for n in dir() if n.isupper()] + ["lab_prefix", "node_netns", "node_host_netns", "pod_netns",
+                                                 "underlay_netns",
                                                  "underlay_port", "pod_host_ifname", "lab_of_netns"]

@@ -9,7 +9,7 @@ while the pod lives (``previous``), so adding a pod never renumbers the others.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -31,6 +31,8 @@ class TopologySpec:
     tunnel_type: str = "geneve"
     pod_mtu: int = 1450
     path: str = ""
+    # spec.hardwareOffload as written (SmartNIC topologies; read by .smartnic), None without offload
+    hardware_offload: dict | None = field(default=None, compare=False, hash=False)
 
 
 def topologies_dir() -> Path:
@@ -72,10 +74,15 @@ def load_topology(name_or_path: str | None = None) -> TopologySpec:
     if not 576 <= pod_mtu <= underlay_mtu - 50:
         problem("spec.pods.mtu", f"pod MTU {pod_mtu} must leave 50 bytes for the tunnel header under the "
                                  f"underlay MTU {underlay_mtu}")
+    offload = spec.get("hardwareOffload")
+    if offload is not None:
+        from .smartnic import offload_problems
+
+        problems += offload_problems(offload, data, path)
     if problems:
         raise ManifestError(problems)
     return TopologySpec(str(data.get("metadata", {}).get("name", path.stem)), cidr, underlay_mtu, tunnel_type,
-                        pod_mtu, str(path))
+                        pod_mtu, str(path), offload)
 
 
 def build_topology(spec: TopologySpec, state: ClusterState, previous: Topology | None = None) -> Topology:

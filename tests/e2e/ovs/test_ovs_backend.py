@@ -85,6 +85,10 @@ def test_dump_flows_counts_packets_per_rule(workshop_lab, reset_lab):
     assert {"table", "priority", "n_packets", "policy", "rule"} <= set(flows.columns)
     reject = flows[(flows.table == "IngressMetric") & (flows.rule == "reject-y")]
     assert int(reject.n_packets.sum()) >= 9, "every y -> x SYN reached the Reject rule's metric flow"
+    # The Allow rule's metric flow counts the first packet of each connection it allowed (x -> z:
+    # 9 connections), as Antrea's EgressMetric flows do.
+    allowed = flows[(flows.table == "EgressMetric") & (flows.rule == "to-z") & flows.match.str.contains("+new", regex=False)]
+    assert len(allowed) and int(allowed.n_packets.sum()) >= 9, allowed
     isolation = flows[(flows.table == "IngressDefaultRule") & (flows.category == "isolation")]
     assert int(isolation.n_packets.sum()) >= 1  # y/* -> z/a dropped by K8s isolation
     assert set(flows.table) >= {"Classifier", "SpoofGuard", "L3Forwarding", "Output"}

@@ -165,3 +165,26 @@ def test_plain_http_mode(tmp_path):
     with NSXManagerServer(tmp_path, tls=False) as server:
         assert server.url.startswith("http://")
         assert server.client().get("/api/v1/node/version")["node_version"]
+
+
+def test_unknown_fields_are_a_400_naming_each_one_and_get_results_can_be_sent_back(admin):
+    from .conftest import cond
+
+    with pytest.raises(NSXApiError) as err:
+        admin.patch(f"{GROUPS}/g", {"group_type": ["ANTREA"], "colour": "red",
+                                    "expression": [{**cond("Pod", "Tag", "app|web"), "scope_operater": "EQUALS"}]})
+    assert err.value.status == 400
+    assert [e.error_message.split(":")[0] for e in err.value.related_errors] == [
+        "colour", "expression[0].scope_operater"]
+    with pytest.raises(NSXApiError) as err:
+        admin.patch(f"{POLICIES}/p", {"category": "Application", "rule": [],
+                                      "rules": [{"id": "r", "action": "ALLOW", "sources": ["ANY"]}]})
+    assert {e.error_message.split(":")[0] for e in err.value.related_errors} == {"rule", "rules[0] (r).sources"}
+    admin.patch(f"{POLICIES}/q", {"category": "Application"})
+    with pytest.raises(NSXApiError, match="rule r.src: unknown field of Rule"):
+        admin.patch(f"{POLICIES}/q/rules/r", {"action": "ALLOW", "src": 1})
+    # what GET answers (read-only metadata, rule_id, _revision) goes back unchanged
+    admin.patch(f"{GROUPS}/ok", {"group_type": ["ANTREA"], "expression": [cond("Namespace", "Name", "x")]})
+    admin.patch(f"{POLICIES}/ok", {"category": "Application", "rules": [{"id": "r", "action": "ALLOW"}]})
+    assert admin.put(f"{GROUPS}/ok", admin.get(f"{GROUPS}/ok"))["_revision"] == 1
+    assert admin.put(f"{POLICIES}/ok", admin.get(f"{POLICIES}/ok"))["_revision"] == 1
