@@ -7,7 +7,9 @@ namespaces it describes. :func:`sweep` removes every namespace whose name starts
 ``include_running=True`` to remove running labs too): it kills the processes inside those
 namespaces (``ip netns pids``) and those named by the pidfiles under the lab's state directory
 (ovsdb-server, ovs-vswitchd, the pod servers), deletes the namespaces (their veths and OVS ports
-go with them) and the lab's ``ovs/`` state directory.
+go with them) and the lab's ``ovs/`` state directory. Sweeping every lab (the default prefix)
+also kills lab daemons left in namespaces that no longer have a name (a crash half-way through
+stop), which nothing else could find.
 
 It never touches the system OVS, other bridges or namespaces without the prefix.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 from ..._util.proc import run
 from ...errors import CommandError
 from . import names
-from .daemons import kill_pid, kill_pidfile, pid_alive
+from .daemons import cmdline, kill_pid, kill_pidfile, pid_alive
 
 REGISTRY_DIR = Path(os.environ.get("LABKIT_OVS_REGISTRY", "/run/labkit/ovs"))
 
@@ -102,6 +104,41 @@ def _kill_state_dir_processes(state_dir: Path, report: SweepReport) -> None:
         kill_pidfile(pidfile, expect=expect)
 
 
+def _is_lab_daemon(cmd: str) -> bool:
+    """A process a lab starts: a private ovsdb-server/ovs-vswitchd (its sockets live under
+    ``<state_dir>/ovs/<node>/run/``, never the system OVS's /var/run/openvswitch) or a pod server."""
+    if "labkit.backends.ovs.podserver" in cmd:
+        return True
+    return ("ovs-vswitchd" in cmd or "ovsdb-server" in cmd) and "/ovs/" in cmd and "/run/db.sock" in cmd
+
+
+def _orphaned_daemons() -> list[int]:
+    """Lab daemons whose network namespace no longer has a name: the lab's namespaces were deleted
+    (a crash half-way through stop) but the processes inside them live on, invisible to
+    ``ip netns pids``. Only such processes are orphans: a daemon in a named namespace belongs to a
+    lab the namespace pass handles, one in the root namespace is not ours to judge."""
+    def inode(path: str) -> int | None:
+        try:
+            return os.stat(path).st_ino
+        except OSError:
+            return None
+
+    netns_dir = Path("/run/netns")
+    named = {inode(str(p)) for p in netns_dir.iterdir()} if netns_dir.is_dir() else set()
+    named.add(inode("/proc/1/ns/net"))
+    orphans = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        pid = int(proc.name)
+        if not _is_lab_daemon(cmdline(pid)):
+            continue
+        ino = inode(f"/proc/{pid}/ns/net")
+        if ino is not None and ino not in named and pid_alive(pid):
+            orphans.append(pid)
+    return orphans
+
+
 def sweep(prefix: str = names.PREFIX, include_running: bool = False) -> SweepReport:
     """Remove leftovers of labs whose namespaces start with ``prefix``; returns what was removed."""
     if not prefix.startswith(names.PREFIX):
@@ -147,6 +184,10 @@ def sweep(prefix: str = names.PREFIX, include_running: bool = False) -> SweepRep
                 shutil.rmtree(base, ignore_errors=True)
                 report.directories.append(str(base))
         unregister(lab)
+    if prefix == names.PREFIX:  # every lab: also daemons whose namespaces are already gone
+        for pid in _orphaned_daemons():
+            kill_pid(pid)
+            report.processes.append(pid)
     report.processes = sorted(set(report.processes))
     return report
 

@@ -15,6 +15,7 @@ import pytest
 from labkit import Lab
 from labkit.backends.ovs import sweep
 from labkit.backends.ovs.names import lab_prefix
+from labkit.backends.ovs.sweep import REGISTRY_DIR
 from labkit.errors import UnsupportedOperation
 from labkit.policy.traceflow import traceflow_from_explanation
 
@@ -226,6 +227,36 @@ def test_sweep_removes_a_killed_lab(tmp_path):
     assert set(report.namespaces) == set(leftovers)
     assert_no_leaks(name, state_dir)
     assert not sweep(lab_prefix(name)), "a second sweep finds nothing"
+
+
+def test_labkit_down_all_removes_a_lab_that_crashed_while_stopping(tmp_path):
+    """The worst crash: the owner died half-way through stop(), after the node namespaces were
+    deleted but before their daemons were killed. Nothing names those daemons any more (no
+    namespace, and the registry entry may be gone too); `labkit down --all` still finds them."""
+    require_ovs()
+    name = f"half{os.getpid() % 10000}"
+    state_dir = tmp_path / "state"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, name, str(state_dir)], stdout=subprocess.PIPE, text=True,
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+    daemons = live_processes(str(state_dir))
+    assert daemons, "the killed lab's ovsdb-server/ovs-vswitchd/pod servers are still running"
+    subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {ns}\n" for ns in lab_namespaces(name)),
+                   text=True, check=True)
+    (REGISTRY_DIR / f"{name}.json").unlink(missing_ok=True)
+    assert live_processes(str(state_dir)), "deleting the namespaces does not end the processes inside them"
+    cli = subprocess.run([sys.executable, "-m", "labkit.cli", "down", "--all"], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "LABKIT_STATE_DIR": str(tmp_path / "cli")})
+    assert cli.returncode == 0, cli.stderr
+    assert "swept" in cli.stdout, cli.stdout
+    assert_no_leaks(name, state_dir)
 
 
 def test_stop_is_idempotent_and_leak_free(tmp_path):
