@@ -91,7 +91,10 @@ class PolicyEditor(widgets.VBox):
         except LabkitError as exc:
             self._fail(str(exc))
             return False
-        self._ok(str(result) or "applied")
+        message = str(result) or "applied"
+        if not self.lab.running:  # the model changed, but nothing enforces it until lab.start()
+            message += "\n(the lab is stopped: this is enforced once you call lab.start())"
+        self._ok(message)
         return True
 
     def delete(self) -> bool:

@@ -400,3 +400,10 @@ def test_public_surface():
     import labkit.widgets as w
 
     assert sorted(w.__all__) == sorted(n for n in w.__all__ if hasattr(w, n))
+
+
+def test_editor_says_when_the_lab_is_stopped():
+    lab = Lab(profile="workshop", start=False)
+    editor = PolicyEditor(lab, yaml=DENY_X_INGRESS)
+    assert editor.apply()
+    assert "lab is stopped" in editor.status and "lab.start()" in editor.status
