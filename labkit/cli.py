@@ -27,6 +27,8 @@ EPILOG = """examples:
   labkit get acnp                         kubectl-like tables (pods, netpol, acnp, annp, tiers, cg, grp ...)
   labkit lint                             ties Antrea resolves nondeterministically, shadowed rules ...
   labkit flows --duration 60 --action drop   run the shop's traffic; the flows a policy dropped
+  labkit encryption wireGuard             switch inter-Node traffic to WireGuard (none | ipsec | wireGuard)
+  labkit capture x/a y/a -w a.pcap        what a tap on the underlay sees of one HTTP GET (table + pcap)
   labkit down                             stop the lab and remove its state
   labkit notebooks run --solve            execute the course headless (sim); executed copies + summary.json
   labkit binder-link --repo OWNER/NAME --ref main --notebook notebooks/00-start-here.ipynb
@@ -328,6 +330,45 @@ def cmd_flows(args) -> int:
     return 0
 
 
+def cmd_encryption(args) -> int:
+    lab = _load(args)
+    if args.mode is None:
+        print(lab.encryption)
+        return 0
+    from .encryption.wire import check_mode
+
+    try:
+        check_mode(args.mode)
+    except ValueError as exc:
+        raise LabkitError(str(exc)) from exc
+    lab.set_encryption(args.mode)
+    lab.save()
+    print(f"trafficEncryptionMode: {lab.encryption} (lab {lab.name!r}, backend {lab.backend_name})")
+    return 0
+
+
+def cmd_capture(args) -> int:
+    lab = _load(args)
+    try:
+        cap = lab.capture(args.src, args.dst)
+    except ValueError as exc:  # e.g. both pods on one Node (sim)
+        raise LabkitError(str(exc)) from exc
+    if args.write:
+        print(f"wrote {cap.write_pcap(args.write)} ({len(cap.frames)} frames; open it with Wireshark)",
+              file=sys.stderr)
+    kind = "emulated" if cap.emulated else "real"
+    if args.output == "json":
+        frame = cap.table()
+        print(json.dumps({"mode": cap.mode, "kind": kind, "frames": json.loads(frame.to_json(orient="records"))},
+                         indent=1))
+        return 0
+    print(f"# {cap.mode}: {len(cap.frames)} frames on the underlay between {cap.src.node} and {cap.dst.node} "
+          f"({kind}; {cap.metadata.get('origin', '')})")
+    table = cap.table()
+    print(table[["time", "src", "dst", "protocol", "length", "info"]].to_string())
+    return 0
+
+
 def cmd_nsx(args) -> int:
     try:
         from .nsx.server import serve
@@ -415,6 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-node", action="store_true",
                    help="each node's exported records instead of the Flow Aggregator's correlated flows")
     p.add_argument("-o", "--output", choices=("table", "json", "csv"), default="table")
+    p = add("encryption", cmd_encryption, "show or set Antrea's trafficEncryptionMode between Nodes "
+                                          "(none | ipsec | wireGuard)")
+    p.add_argument("mode", nargs="?", help="none, ipsec or wireGuard (Antrea's spelling); omit to show the mode")
+    p = add("capture", cmd_capture, "what a tap on the underlay captures during one HTTP GET from pod SRC to pod "
+                                    "DST on another Node (sim: built frames; ovs: real packets)")
+    p.add_argument("src", help="source pod as namespace/name")
+    p.add_argument("dst", help="destination pod as namespace/name (on another Node)")
+    p.add_argument("-w", "--write", metavar="FILE", help="also write the frames as a pcap file (Wireshark)")
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p = sub.add_parser("nsx", help="the NSX Manager mock: 'labkit nsx serve --help'",
                        description="the NSX Manager mock (a real HTTPS server on 127.0.0.1)")
     p.add_argument("nsx_args", nargs=argparse.REMAINDER, help="serve [--state-dir DIR] [--port N]")

@@ -473,6 +473,7 @@ class Lab:
             "manifests": self.manifests(),
             "allocations": {p.key: [p.node_name, p.pod_ip] for p in self.state.pods},
             "running": self.running,
+            "encryption": self._encryption,
         }
         path = self.state_dir / "lab.json"
         tmp = path.with_suffix(".tmp")
@@ -511,6 +512,8 @@ class Lab:
             else:
                 lab.backend.start(lab.state, lab.policy_set)
             lab.running = True
+            if record.get("encryption", "none") != "none":  # trafficEncryptionMode set by an earlier command
+                lab.set_encryption(record["encryption"])
         return lab
 
 

@@ -105,6 +105,27 @@ def real_summary(modes: tuple[str, ...] = ("none", "wireGuard", "ipsec")) -> pd.
     return pd.DataFrame(rows).set_index("mode")
 
 
+def check_wire(captures: dict[str, Capture]) -> None:
+    """Check cell of section 8: the lab's own captures (``lab.capture``) show the HTTP exchange and
+    the pod IPs with ``none`` and neither with ``ipsec`` or ``wireGuard``."""
+    problems = []
+    for mode, cap in captures.items():
+        seen = cap.visibility()
+        clear = cap.contains(b"HTTP/1.1") and seen["pod IPs"]
+        if mode == "none" and not clear:
+            problems.append("with none the HTTP request and the pod IPs should cross the underlay in clear, "
+                            "but the capture does not show them (did the request reach y/a? lab.reachability())")
+        if mode != "none" and (cap.contains(b"HTTP/1.1") or seen["pod IPs"]):
+            problems.append(f"with {mode} the HTTP text or the pod IPs are visible on the underlay")
+        if not cap.frames:
+            problems.append(f"the {mode} capture is empty")
+    if problems:
+        raise CheckFailed("Wire check: " + "; ".join(problems))
+    kinds = ", ".join(f"{m}: {'emulated' if c.emulated else 'real'}" for m, c in captures.items())
+    show_html("<div style='border-left:6px solid #27ae60;padding:4px 8px'>✓ <b>Wire check: passed</b> — clear text "
+              f"with none, hidden with encryption ({kinds})</div>")
+
+
 def best_mode(inner_len: int = 1400) -> str:
     """The encrypting mode with the least overhead for ``inner_len``-byte pod packets (measured)."""
     costs = {m: overhead(m, inner_len)["overhead"] for m in MODES if m != "none"}
@@ -140,6 +161,7 @@ __all__ = [
     "CheckFailed",
     "best_mode",
     "check_encryption_choice",
+    "check_wire",
     "compare_modes",
     "limits",
     "real_capture",

@@ -138,6 +138,9 @@ class IPsecMesh:
     nodes: list[NodeEndpoint]
     psk: str = DEFAULT_PSK
     start_timeout_s: float = 10.0
+    # Where the per-node configs (with the PSK) live; default the system temp dir. A lab passes
+    # its own state directory, so a crash leaves them where `labkit down --all` removes them.
+    work_root: Path | None = None
     _members: list[_Member] = field(default_factory=list, init=False, repr=False)
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, init=False, repr=False)
     running: bool = field(default=False, init=False)
@@ -149,7 +152,13 @@ class IPsecMesh:
         if not ok:
             raise BackendUnavailable(f"an IPsec mesh cannot run here: {why}")
         self.running = True
-        self._tmp = tempfile.TemporaryDirectory(prefix="lkenc-ipsec-")
+        root = self.work_root
+        longest = max((len(n.name) for n in self.nodes), default=0)
+        if root is not None and len(str(root)) + len("/lkenc-ipsec-XXXXXXXX/") + longest + len("/charon.vici") > 107:
+            root = None  # charon's VICI socket path must fit a sockaddr_un (108 bytes)
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="lkenc-ipsec-", dir=root)
         try:
             for node in self.nodes:
                 workdir = Path(self._tmp.name) / node.name

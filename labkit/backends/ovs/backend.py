@@ -79,6 +79,7 @@ class OvsBackend:
         self._smartnics = None  # .smartnic.SmartNics, made on first use (SmartNIC topologies: at start)
         self._traffic: list = []  # .steady.SteadyTraffic runs, stopped with the lab
         self.flow_export = None  # .flowexport.FlowExport once flow visibility is used (sampling flows + IPFIX)
+        self._encryption = None  # .encryption.NodeEncryption once set_encryption/capture is used
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -121,6 +122,9 @@ class OvsBackend:
         if self.flow_export is not None:  # its collector sockets live in the nodes' namespaces
             self.flow_export.stop()
             self.flow_export = None
+        if self._encryption is not None:  # wireguard-go / charon live in the node namespaces
+            self._encryption.stop()
+            self._encryption = None
         self.agent.stop()
         self.realization.down(self.topology)
         base = self.state_dir / "ovs"
@@ -162,6 +166,8 @@ class OvsBackend:
                 from ...flows.exporter import observation_domain_id
 
                 flows = with_sampling(flows, observation_domain_id(node.name))
+            if self._encryption is not None:  # wireGuard/ipsec: remote pod CIDRs via antrea-gw0
+                flows = self._encryption.adjust_flows(flows, self.topology, node.name)
             text = render_flows(flows, names=False)
             if self._installed.get(node.name) != text:
                 work.append((node, text))
@@ -350,6 +356,29 @@ class OvsBackend:
             self.sync(state, policy_set, [])
         return generate_traffic(self, state, policy_set, profile, duration_s=duration_s, seed=seed,
                                 real_time_s=real_time_s)
+
+    # ------------------------------------------------------------------ encryption (.encryption)
+
+    @property
+    def encryption(self):
+        if self._encryption is None:
+            from .encryption import NodeEncryption
+
+            self._encryption = NodeEncryption(self.lab, self.state_dir)
+        return self._encryption
+
+    def set_encryption(self, state: ClusterState, mode: str) -> None:
+        """Antrea's trafficEncryptionMode between the nodes: none | ipsec | wireGuard (.encryption)."""
+        topology = self._require()
+        assert self.policy_set is not None
+        self.encryption.set_mode(topology, mode, lambda: self._install_all(self.policy_set))
+
+    def capture(self, state: ClusterState, src_key: str, dst_key: str, mode: str):
+        """Real frames on the underlay during one HTTP GET src -> dst (labkit.encryption.wire.Capture)."""
+        topology = self._require()
+        if mode != self.encryption.mode:
+            self.set_encryption(state, mode)
+        return self.encryption.capture(topology, src_key, dst_key)
 
     def capabilities(self) -> dict[str, Any]:
         return {"sctp": self._sctp(self._require()), "reject": True, "traceflow": True, "dump_flows": True}

@@ -5,7 +5,7 @@ pod it enters the pod's network namespace (per thread, setns), opens its listeni
 comes back; one selector loop then serves all of them (as agnhost ``porter``/``serve-hostname``
 does in the upstream e2e tests, but one process per node instead of one per pod):
 
-* TCP: accept, echo what arrives, close;
+* TCP: accept, echo what arrives, close (an HTTP ``GET`` gets a ``200 OK`` naming the pod instead);
 * UDP: echo every datagram to its sender;
 * SCTP: as TCP, where the kernel has SCTP (this machine's kernel may not: the spec says so).
 
@@ -46,6 +46,13 @@ def open_listeners(spec: list[dict]) -> list[tuple[socket.socket, str]]:
     return out
 
 
+def http_answer(conn: socket.socket) -> bytes:
+    """A small HTTP/1.1 200 answer naming the pod (its address), then the connection closes."""
+    body = f"hello from {conn.getsockname()[0]}\n".encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n" + body)
+
+
 def serve(listeners: list[tuple[socket.socket, str]]) -> None:
     sel = selectors.DefaultSelector()
     for sock, proto in listeners:
@@ -63,7 +70,9 @@ def serve(listeners: list[tuple[socket.socket, str]]) -> None:
                     sock.sendto(data, peer)
                 else:
                     data = sock.recv(65535)
-                    if data:
+                    if data.startswith(b"GET "):  # an HTTP client (lab.capture): answer like a web server
+                        sock.send(http_answer(sock))
+                    elif data:
                         sock.send(data)
                     sel.unregister(sock)
                     sock.close()
