@@ -8,20 +8,29 @@ Two modes:
   context, else the current one). labkit creates only its own objects, labelled
   ``app.kubernetes.io/managed-by: labkit`` and ``labkit.io/lab: <lab>``, and deletes only those.
 
-``sync`` applies what changed since the last sync (``kubectl apply -f -``) and deletes what
-disappeared (``kubectl delete -f -``), computed from the lab's state against a record of what was
-applied (``<state_dir>/kind-applied.json``), so ``attach`` from another process resumes exactly.
+``sync`` applies what changed since the last sync (server-side apply through the Kubernetes
+client, :mod:`.kube`) and deletes what disappeared, computed from the lab's state against a record
+of what was applied (``<state_dir>/kind-applied.json``), so ``attach`` from another process
+resumes exactly. The ``kind`` binary creates and deletes clusters and loads images, ``kubectl``
+applies Antrea's release manifests (both the documented ways); every other call goes through
+:class:`.kube.KubeClient`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from ...errors import CommandError, LabStateError, UnsupportedOperation
+from ...encryption.wire import Capture, PodEndpoint, check_mode
+from ...errors import BackendUnavailable, CommandError, LabStateError, UnsupportedOperation
+from ...flows.traffic import decide, plan_connections, traffic_profile
 from ...model.cluster import ClusterState
 from ...policy.compiler import PolicySet
 from ...policy.evaluate import evaluate
@@ -29,11 +38,16 @@ from ...policy.probe import Probe
 from ...policy.reachability import Explanation, Reachability
 from ...policy.traceflow import Traceflow
 from . import cluster as kc
-from .probe import ProbeTask, measure
-from .tools import PreflightReport, Runner, Shell, preflight
+from .encryption import IPSEC_MANIFEST, capture_from_pcap, capture_plan, current_mode, ipsec_secret, restart_patch, set_mode
+from .flows import (AGENT_CONFIGMAP, AGGREGATOR_CONFIGMAP, AGGREGATOR_DEPLOYMENT, AGGREGATOR_MANIFEST, FlowCollector,
+                    FlowSettings, KindTrafficRun, configmap_with, configure_aggregator, enable_flow_exporter, gateway_command,
+                    parse_collector, pick_gateway, require_collector)
+from .kube import KINDS, KubeClient, resource_path
+from .probe import ProbeTask, measure, probe_command
+from .tools import PreflightReport, RawResult, Runner, Shell, preflight
 from .traceflow import render_traceflow, run_traceflow, traceflow_name
-from .workloads import (LAB_LABEL, MANAGED_BY, RESOURCES, Record, as_list, desired_objects, not_ready, plan_sync,
-                        pod_ips, probe_container, record_after, stub)
+from .workloads import (LAB_LABEL, MANAGED_BY, Record, desired_objects, plan_sync, pod_ips, probe_container,
+                        record_after, stub)
 
 log = logging.getLogger("labkit.kind")
 
@@ -41,6 +55,10 @@ MODES = ("kind", "k8s")
 K8S_STAGES = (kc.Stage("preflight", 2), kc.Stage("check-antrea", 5), kc.Stage("apply-objects", 5),
               kc.Stage("wait-pods", 30))
 ANTREA_POLICY_KINDS = ("ClusterNetworkPolicy", "NetworkPolicy")
+# What labkit labels and may delete by label in k8s mode (namespaces last).
+OWN_KINDS = (("crd.antrea.io", "ClusterNetworkPolicy"), ("crd.antrea.io", "NetworkPolicy"),
+             ("networking.k8s.io", "NetworkPolicy"), ("crd.antrea.io", "Group"), ("crd.antrea.io", "ClusterGroup"),
+             ("crd.antrea.io", "Tier"), ("", "Pod"), ("", "Service"), ("", "ServiceAccount"), ("", "Namespace"))
 ISOLATION_RULE_INDEX = 2**31 - 1  # antctl: a synthetic K8s NP isolation rule has index MaxInt32
 
 
@@ -117,14 +135,15 @@ class KindBackend:
                  progress: Callable[[kc.ProgressEvent], None] | None = None, prefetch_dir: str | Path | None = None,
                  offline: bool = False, encryption: str = "none", probe_workers: int = 16,
                  wait_antrea_s: float = 300, wait_pods_s: float = 180, pins: kc.Pins | None = None,
-                 sys_root: Path = Path("/")) -> None:
+                 sys_root: Path = Path("/"), kube: KubeClient | None = None,
+                 flow_collector: str | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if mode == "kind" and context:
             raise ValueError("context= is for mode='k8s' (an existing cluster); kind mode uses its own kubeconfig")
-        if encryption.lower() not in ("none", "wireguard"):
-            raise UnsupportedOperation(f"encryption {encryption!r}: the kind backend checks 'none' and 'wireGuard' "
-                                       "hosts; IPsec is skipped on kind by Antrea's own e2e tests")
+        if encryption not in ("none", "ipsec", "wireGuard"):
+            raise UnsupportedOperation(f"encryption {encryption!r} is not one of Antrea's trafficEncryptionMode values "
+                                       "none, ipsec, wireGuard")
         self.lab = name
         self.mode = mode
         self.context = context
@@ -141,6 +160,12 @@ class KindBackend:
         self.wait_pods_s = wait_pods_s
         self.sys_root = sys_root
         self.cluster = kc.KindCluster(kc.cluster_name(name), self.state_dir, self.shell) if mode == "kind" else None
+        # kind mode: the kubeconfig kind wrote into the state dir; k8s mode: $KUBECONFIG + context.
+        self.kube = kube or KubeClient(self.cluster.kubeconfig if self.cluster else None, context)
+        # Where labkit's IPFIX collector listens for the Flow Aggregator: an explicit opt-in
+        # ("kind-gateway" or "<ip>:<port>", see .flows); None = flows are off on this lab.
+        self.flow_collector = flow_collector or os.environ.get("LABKIT_KIND_FLOW_COLLECTOR") or None
+        self._flows: FlowSettings | None = None
         self.running = False
         self.stop_report = StopReport()
         self._ips: dict[str, str] = {}
@@ -172,9 +197,9 @@ class KindBackend:
         tmp.write_text(record.to_json())
         tmp.replace(self.record_path)
 
-    def _kubectl_json(self, *args: str, timeout_s: float = 60) -> dict:
-        out = self.shell.run([*self.kubectl, *args, "-o", "json"], timeout_s=timeout_s)
-        return json.loads(out.stdout or "{}")
+    def _exec(self, task: ProbeTask, command: list) -> RawResult:
+        out = self.kube.exec(task.namespace, task.pod, task.container, command)
+        return RawResult(out.returncode, out.stdout, out.stderr)
 
     def preflight(self) -> PreflightReport:
         return preflight(self.mode, self.encryption, shell=self.shell, sys_root=self.sys_root,
@@ -221,7 +246,7 @@ class KindBackend:
             progress("wait-antrea", "rollout status of antrea-controller and antrea-agent")
         else:
             progress("check-antrea", "looking for Antrea in the cluster")
-        kc.wait_antrea(self.shell, self.kubectl, self.wait_antrea_s)
+        kc.wait_antrea(self.kube, self.wait_antrea_s)
         self._sync(state, progress)
         self.running = True
 
@@ -262,22 +287,22 @@ class KindBackend:
                 log.warning("kind backend stop: %s", exc)
         self.running = False
         self._ips.clear()
+        self.kube.close()
 
     def _delete_own_objects(self) -> None:
         record = self._load_record()
         keep = set(record.unmanaged_namespaces)
         plan = plan_sync({}, record)
-        refs = [r for r in plan.delete if not (r.kind == "Namespace" and r.name in keep)]
-        if refs:
-            self.shell.run([*self.kubectl, "delete", "--ignore-not-found", "--wait=false", "-f", "-"],
-                           input=as_list([stub(r) for r in refs]), timeout_s=120)
-        # Anything else of this lab (a lost record): by label, this lab's only.
-        selector = f"{MANAGED_BY[0]}={MANAGED_BY[1]},{LAB_LABEL}={self.lab}"
-        kinds = ",".join(v for k, v in RESOURCES.items() if k[1] != "Namespace")
-        self.shell.run([*self.kubectl, "delete", kinds, "-A", "-l", selector, "--ignore-not-found", "--wait=false"],
-                       timeout_s=120, check=False)
-        self.shell.run([*self.kubectl, "delete", "namespaces", "-l", selector, "--ignore-not-found", "--wait=false"],
-                       timeout_s=120, check=False)
+        for ref in plan.delete:
+            if not (ref.kind == "Namespace" and ref.name in keep):
+                self.kube.delete(stub(ref))
+        # Anything else of this lab (a lost record): by label, this lab's only; namespaces last.
+        for group, kind in OWN_KINDS:
+            for obj in self.kube.list(group, kind, label_selector=self._selector()):
+                # Items of a list response carry no apiVersion/kind (API conventions): name them.
+                obj["apiVersion"] = KINDS[(group, kind)][0] if not group else f"{group}/{KINDS[(group, kind)][0]}"
+                obj["kind"] = kind
+                self.kube.delete(obj)
 
     # ------------------------------------------------------------------ sync
 
@@ -296,17 +321,15 @@ class KindBackend:
         self._containers = {k.split("/", 2)[2]: probe_container(m) for k, m in desired.items() if m["kind"] == "Pod"}
         if progress is not None:
             progress("apply-objects", f"{len(plan.apply) + len(plan.replace)} to apply, {len(plan.delete)} to delete")
-        if plan.delete or plan.replace:
-            gone = [stub(r) for r in plan.delete] + [{"apiVersion": "v1", "kind": "Pod", "metadata": {
-                "name": m["metadata"]["name"], "namespace": m["metadata"]["namespace"]}} for m in plan.replace]
-            self.shell.run([*self.kubectl, "delete", "--ignore-not-found", "--wait=true", "-f", "-"],
-                           input=as_list(gone), timeout_s=180)
+        gone = [stub(r) for r in plan.delete] + [{"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": m["metadata"]["name"], "namespace": m["metadata"]["namespace"]}} for m in plan.replace]
+        for obj in gone:  # dependents first (plan order); waited for, as kubectl delete --wait does
+            self.kube.delete(obj, wait=True, timeout_s=180)
         if plan.apply or plan.replace:
             position = {id(m): i for i, m in enumerate(desired.values())}
-            ordered = sorted(plan.apply + plan.replace, key=lambda m: position[id(m)])
-            self.shell.run([*self.kubectl, "apply", "-f", "-"], input=as_list(ordered), timeout_s=180,
-                           hint="kubectl's message names the object and field; the lab's own validation "
-                                "accepted it, so Antrea's webhook or the API server refused it")
+            for manifest in sorted(plan.apply + plan.replace, key=lambda m: position[id(m)]):
+                self.kube.apply(manifest, hint="the API server's message names the field; the lab's own validation "
+                                               "accepted it, so Antrea's webhook or the API server refused it")
         self._save_record(record_after(record, desired))
         if progress is not None:
             progress("wait-pods", f"waiting for {len(plan.pods_created)} new pods to be Ready")
@@ -321,41 +344,34 @@ class KindBackend:
             key = f"/Namespace//{ns.name}"
             if key in record.applied or ns.name in record.unmanaged_namespaces:
                 continue
-            out = self.shell.run([*self.kubectl, "get", "namespace", ns.name, "--ignore-not-found", "-o", "name"],
-                                 timeout_s=30)
-            if out.stdout.strip():
+            if self.kube.get(resource_path("", "Namespace", ns.name), not_found_ok=True) is not None:
                 record.unmanaged_namespaces.append(ns.name)
 
     def _selector(self) -> str:
         return f"{MANAGED_BY[0]}={MANAGED_BY[1]},{LAB_LABEL}={self.lab}"
 
     def _wait_pods(self) -> None:
-        try:
-            self.shell.run([*self.kubectl, "wait", "--for=condition=Ready", "pods", "-A", "-l", self._selector(),
-                            f"--timeout={int(self.wait_pods_s)}s"], timeout_s=self.wait_pods_s + 30)
-        except CommandError as exc:
-            try:
-                stuck = not_ready(self._kubectl_json("get", "pods", "-A", "-l", self._selector()))
-            except CommandError:
-                stuck = []
-            raise CommandError(f"pods not Ready after {self.wait_pods_s:g} s: {', '.join(stuck) or '(unknown)'}; fix: "
-                               f"'kubectl describe pod' shows why (ImagePullBackOff: the Nodes cannot pull "
-                               f"{self.pins.agnhost_image}; run 'labkit kind prefetch' while online)",
-                               exc.failure) from exc
+        self.kube.wait_pods_ready(self._selector(), self.wait_pods_s,
+                                  hint=f"'kubectl describe pod' shows why (ImagePullBackOff: the Nodes cannot pull "
+                                       f"{self.pins.agnhost_image}; run 'labkit kind prefetch' while online)")
 
     def _wait_policies(self, applied: list[dict]) -> None:
         """Antrea-native policies report ``status.phase: Realized`` once every agent installed them;
         K8s NetworkPolicies have no status, so there is nothing to wait for."""
         for m in applied:
             if m.get("apiVersion", "").startswith("crd.antrea.io/") and m["kind"] in ANTREA_POLICY_KINDS:
-                res = RESOURCES[("crd.antrea.io", m["kind"])]
-                ns = m["metadata"].get("namespace")
-                self.shell.run([*self.kubectl, "wait", "--for=jsonpath={.status.phase}=Realized",
-                                f"{res}/{m['metadata']['name']}", *(["-n", ns] if ns else []), "--timeout=60s"],
-                               timeout_s=90, hint="'kubectl get acnp,annp -A' shows the policy's status")
+                path = resource_path("crd.antrea.io", m["kind"], m["metadata"]["name"],
+                                     m["metadata"].get("namespace", ""))
+
+                def realized(path: str = path) -> bool | str:
+                    phase = ((self.kube.get(path, not_found_ok=True) or {}).get("status") or {}).get("phase", "")
+                    return True if phase == "Realized" else f"status.phase is {phase or 'not set'}"
+
+                self.kube.wait_for(realized, 60, f"{m['kind']} {m['metadata']['name']} to be Realized",
+                                   "'kubectl get acnp,annp -A' shows the policy's status")
 
     def _refresh_ips(self) -> None:
-        self._ips = pod_ips(self._kubectl_json("get", "pods", "-A", "-l", self._selector()))
+        self._ips = pod_ips({"items": self.kube.list("", "Pod", label_selector=self._selector())})
 
     # ------------------------------------------------------------------ observations
 
@@ -375,7 +391,7 @@ class KindBackend:
             ns, _, pod = s.partition("/")
             for d in destinations:
                 tasks.append(ProbeTask(s, d, ns, pod, self._containers.get(s, "cont-pause"), self._ips[d]))
-        cells = measure(self.shell, self.kubectl, tasks, probe, self.probe_workers)
+        cells = measure(self._exec, tasks, probe, self.probe_workers)
         result = Reachability.from_cells(sources, destinations, cells, probe, kind="observed", backend="kind")
         moved = [f"{p.key} (model {p.pod_ip}, cluster {self._ips[p.key]})" for p in state.pods
                  if p.key in self._ips and p.pod_ip and p.pod_ip != self._ips[p.key]]
@@ -394,7 +410,7 @@ class KindBackend:
         """Run an Antrea Traceflow for one probe between two pods and return what the agents saw."""
         src, dst = state.pod(src).key, state.pod(dst).key
         cr = render_traceflow(traceflow_name(self.lab), src, dst, probe, timeout_s)
-        return run_traceflow(self.shell, self.kubectl, cr)
+        return run_traceflow(self.kube, cr)
 
     def explain(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str,
                 probe: Probe) -> KindExplanation:
@@ -403,15 +419,209 @@ class KindBackend:
         s, d = state.pod(src).key, state.pod(dst).key
         ev = evaluate(policy_set, state.pods, probe, [s], [d])
         predicted = Reachability.from_evaluation(ev, probe, policy_set, backend="engine").explain(s, d)
-        argv = [*self.kubectl, "exec", "-n", kc.KUBE_SYSTEM, "deploy/antrea-controller", "-c", "antrea-controller",
-                "--", "antctl", "query", "networkpolicyevaluation", "-S", s, "-D", d, "-o", "json"]
+        command = ["antctl", "query", "networkpolicyevaluation", "-S", s, "-D", d, "-o", "json"]
         try:
-            out = self.shell.run(argv, timeout_s=30)
+            # `kubectl exec deploy/antrea-controller` picks a Pod of the Deployment; so do we, by
+            # the labels antrea.yml gives it.
+            pods = self.kube.list("", "Pod", namespace=kc.KUBE_SYSTEM, label_selector="component=antrea-controller")
+            if not pods:
+                raise CommandError("no antrea-controller Pod in kube-system")
+            out = self.kube.exec(kc.KUBE_SYSTEM, pods[0]["metadata"]["name"], "antrea-controller", command)
+            if out.returncode != 0:
+                raise CommandError(f"antctl exited {out.returncode}: {out.stderr.strip()}")
             evaluation = PolicyEvaluation.from_json(s, d, json.loads(out.stdout or "{}"))
         except (CommandError, ValueError) as exc:
             reason = str(exc).splitlines()[0]
             return KindExplanation("predicted", predicted, None, f"antctl did not answer: {reason}")
         return KindExplanation("antrea-controller", predicted, evaluation)
+
+
+    # ------------------------------------------------------------------ agent configuration
+
+    def _antrea_config(self) -> tuple[dict, str]:
+        ns, name, key = AGENT_CONFIGMAP
+        cm = self.kube.get(resource_path("", "ConfigMap", name, ns), not_found_ok=True)
+        if cm is None or key not in (cm.get("data") or {}):
+            raise LabStateError(f"ConfigMap {ns}/{name} with key {key} not found: is Antrea (antrea.yml) installed? "
+                                "fix: 'kubectl -n kube-system get configmap antrea-config'")
+        return cm, cm["data"][key]
+
+    def _restart(self, namespace: str, kind: str, name: str) -> None:
+        """``kubectl rollout restart`` (its patch), then ``rollout status``."""
+        group_kind = {"daemonset": "DaemonSet", "deployment": "Deployment"}[kind]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.kube.patch(resource_path("apps", group_kind, name, namespace), restart_patch(now))
+        self.kube.wait_rollout(kind, name, namespace, self.wait_antrea_s, kc.WAIT_ANTREA_HINT)
+
+    def _set_agent_conf(self, text: str) -> None:
+        cm, _ = self._antrea_config()
+        self.kube.apply(configmap_with(cm, AGENT_CONFIGMAP[2], text))
+
+    def _release_version(self) -> str:
+        """The Antrea release whose manifests labkit may apply: the pinned one on labkit's own kind
+        cluster; on an existing cluster (k8s mode) the one it runs (the antrea-agent image tag),
+        so that labkit never up- or downgrades somebody's Antrea."""
+        if self.mode == "kind":
+            return self.antrea_version
+        ds = self.kube.get(resource_path("apps", "DaemonSet", "antrea-agent", kc.KUBE_SYSTEM)) or {}
+        images = [c.get("image", "") for c in ((ds.get("spec") or {}).get("template") or {}).get("spec", {}).get(
+            "containers", [])]
+        tag = next((i.rsplit(":", 1)[1] for i in images if ":" in i.rsplit("/", 1)[-1]), "")
+        if not kc.is_release_tag(tag):
+            raise UnsupportedOperation(f"cannot tell which Antrea release this cluster runs (antrea-agent images: "
+                                       f"{', '.join(images) or 'none'}); apply that release's manifests yourself "
+                                       "(docs/traffic-encryption.md, docs/network-flow-visibility.md)")
+        return tag
+
+    def _release_manifest(self, template: str) -> str:
+        return template.format(version=self._release_version())
+
+    # ------------------------------------------------------------------ flows
+
+    def flow_settings(self) -> FlowSettings:
+        option = require_collector(self.flow_collector)
+        host, port = parse_collector(option, self._kind_gateway)
+        return FlowSettings(host, port)
+
+    def _kind_gateway(self) -> str:
+        out = self.shell.run(gateway_command(), timeout_s=30,
+                             hint="the kind Nodes live on the Docker network 'kind'; is the cluster up?")
+        return pick_gateway(out.stdout)
+
+    def enable_flows(self, settings: FlowSettings) -> None:
+        """Flow Exporter on in every agent, the Flow Aggregator deployed and pointed at labkit's
+        collector (see :mod:`.flows`); idempotent."""
+        _, conf = self._antrea_config()
+        self._set_agent_conf(enable_flow_exporter(conf, settings))
+        self._restart(kc.KUBE_SYSTEM, "daemonset", "antrea-agent")
+        kc.install_antrea(self.shell, self.kubectl, self._release_manifest(AGGREGATOR_MANIFEST))
+        ns, name, key = AGGREGATOR_CONFIGMAP
+        cm = self.kube.get(resource_path("", "ConfigMap", name, ns), not_found_ok=True)
+        if cm is None:
+            raise LabStateError(f"flow-aggregator.yml did not create ConfigMap {ns}/{name}; fix: check "
+                                f"'kubectl -n {ns} get configmaps' (the manifest of Antrea {self.antrea_version})")
+        self.kube.apply(configmap_with(cm, key, configure_aggregator((cm.get("data") or {}).get(key, ""), settings)))
+        self._restart(AGGREGATOR_DEPLOYMENT[0], "deployment", AGGREGATOR_DEPLOYMENT[1])
+        self._flows = settings
+
+    def generate_traffic(self, state: ClusterState, policy_set: PolicySet, profile: Any = "shop", *,
+                         duration_s: float = 60.0, seed: int = 0, max_connections: int = 200) -> KindTrafficRun:
+        """Play a traffic profile as real connections between the lab's pods (agnhost connect, in
+        parallel) and return what Antrea's Flow Aggregator exported to labkit's collector.
+
+        The connections are the profile's plan (:func:`labkit.flows.traffic.plan_connections`, at
+        most ``max_connections``), each opened once (real time, not the profile's minute); the
+        run's ``connections`` carry labkit's predicted verdicts, its records are Antrea's."""
+        if not self.running:
+            raise LabStateError("the kind backend is not started")
+        settings = self._flows or self.flow_settings()
+        profile = traffic_profile(profile)
+        planned = plan_connections(state, profile, duration_s=duration_s, seed=seed)[:max_connections]
+        connections = decide(state, policy_set, planned)
+        with FlowCollector("0.0.0.0" if settings.collector_host in ("0.0.0.0", "::") else settings.collector_host,
+                           settings.collector_port, settings.protocol) as collector:
+            if self._flows is None:
+                self.enable_flows(settings)
+            start = time.time()
+            tasks = [self._connection_task(state, c.planned) for c in connections]
+            with ThreadPoolExecutor(max_workers=max(1, self.probe_workers)) as pool:
+                list(pool.map(lambda t: self._exec(t[0], t[1]), tasks))
+            collector.wait_quiet(quiet_s=settings.settle_s, timeout_s=settings.settle_s * 4)
+            exports = collector.take()
+        if not exports:
+            raise CommandError(f"no flow record reached labkit's collector at {settings.collector_address} within "
+                               f"{settings.settle_s * 4:g} s; fix: check that the Nodes reach this host "
+                               f"('docker exec {kc.cluster_name(self.lab)}-worker nc -vzu {settings.collector_host} "
+                               f"{settings.collector_port}'), the host firewall, and the Flow Aggregator's log "
+                               "('kubectl -n flow-aggregator logs deploy/flow-aggregator')")
+        return KindTrafficRun(profile, start, duration_s, seed, connections, exports, {p.key: p for p in state.pods})
+
+    def _connection_task(self, state: ClusterState, p: Any) -> tuple[ProbeTask, list[str]]:
+        ns, _, pod = p.source.partition("/")
+        if p.service:
+            svc_ns, _, svc = p.service.partition("/")
+            obj = self.kube.get(resource_path("", "Service", svc, svc_ns)) or {}
+            ip, port = (obj.get("spec") or {}).get("clusterIP", ""), p.service_port
+        else:
+            ip, port = self._ips.get(p.destination, ""), p.key.destination_transport_port
+        if not ip:
+            raise LabStateError(f"no address for {p.service or p.destination} in the cluster; are the lab's pods and "
+                                "Services applied? ('kubectl get pods,svc -A -l app.kubernetes.io/managed-by=labkit')")
+        task = ProbeTask(p.source, p.destination, ns, pod, self._containers.get(p.source, "cont-pause"), ip)
+        return task, probe_command(Probe(p.protocol, port), ip)
+
+    # ------------------------------------------------------------------ encryption
+
+    def set_encryption(self, state: ClusterState, mode: str) -> None:
+        """Switch Antrea's ``trafficEncryptionMode`` (see :mod:`.encryption`) and wait for the agents."""
+        check_mode(mode)
+        if mode == "wireGuard" and self.mode == "kind":
+            report = preflight(self.mode, "wireguard", shell=self.shell, sys_root=self.sys_root,
+                               kind_min=self.pins.kind_min, kubectl_min=self.pins.kubectl_min,
+                               kind_recommended=self.pins.kind_ci)
+            module = report.check("kernel module wireguard")
+            if not module.ok:
+                raise BackendUnavailable(f"WireGuard on kind: {module.message}; fix: {module.fix} (kind Nodes share "
+                                         "the host kernel)")
+        _, conf = self._antrea_config()
+        was = current_mode(conf)
+        if mode == "ipsec" and was != "ipsec":
+            kc.install_antrea(self.shell, self.kubectl, self._release_manifest(IPSEC_MANIFEST))
+            self.kube.apply(ipsec_secret())  # replace antrea-ipsec.yml's default PSK, as its docs advise
+            _, conf = self._antrea_config()
+        elif was == "ipsec" and mode != "ipsec":
+            antrea_yml = self.manifest_source() if self.mode == "kind" else self._release_manifest(self.pins.manifest_url)
+            kc.install_antrea(self.shell, self.kubectl, antrea_yml)  # the agents without the strongSwan container
+            _, conf = self._antrea_config()
+        self._set_agent_conf(set_mode(conf, mode))
+        if self._flows is not None and was != mode and (mode == "ipsec" or was == "ipsec"):
+            _, conf = self._antrea_config()  # the manifest reset antrea-agent.conf: Flow Exporter on again
+            self._set_agent_conf(enable_flow_exporter(conf, self._flows))
+        self._restart(kc.KUBE_SYSTEM, "daemonset", "antrea-agent")
+        self.encryption = mode
+
+    def _endpoint(self, state: ClusterState, key: str) -> tuple[PodEndpoint, str]:
+        pod = self.kube.get(resource_path("", "Pod", key.split("/", 1)[1], key.split("/", 1)[0])) or {}
+        node = (pod.get("spec") or {}).get("nodeName", "")
+        node_obj = self.kube.get(resource_path("", "Node", node)) or {}
+        addresses = (node_obj.get("status") or {}).get("addresses") or []
+        node_ip = next((a["address"] for a in addresses if a.get("type") == "InternalIP"), "")
+        pod_ip = (pod.get("status") or {}).get("podIP", "")
+        if not (node and node_ip and pod_ip):
+            raise LabStateError(f"pod {key} has no Node/IP yet; is it Running? ('kubectl get pod -o wide -n "
+                                f"{key.split('/', 1)[0]}')")
+        return PodEndpoint(key, pod_ip, node, node_ip), node
+
+    def capture(self, state: ClusterState, src: str, dst: str, mode: str) -> Capture:
+        """tcpdump on the source pod's Node during one request to ``dst`` (see :mod:`.encryption`)."""
+        if self.mode != "kind":
+            raise UnsupportedOperation("capturing on the underlay needs the Nodes to be local Docker containers "
+                                       "(kind mode); on an existing cluster run tcpdump on a Node yourself")
+        a, node = self._endpoint(state, src)
+        b, _ = self._endpoint(state, dst)
+        if a.node == b.node:
+            raise ValueError(f"{src} and {dst} both run on {a.node}: their traffic never leaves the Node, so there "
+                             "is nothing on the wire to encrypt; pick pods on different Nodes")
+        plan = capture_plan(node, a, b, uuid.uuid4().hex[:8])
+        if self.shell.run(plan.check_tool(), timeout_s=30, check=False).returncode != 0:
+            raise CommandError(f"tcpdump is not installed in the kind Node {node}; fix: docker exec {node} sh -c "
+                               "'apt-get update && apt-get install -y tcpdump' (kindest/node is Debian-based)")
+        port = next((p.container_port for p in state.pod(dst).ports if p.protocol == "TCP"), None)
+        if port is None:
+            raise ValueError(f"{dst} serves no TCP port to send a request to; pick a pod with one")
+        self.shell.run(plan.start(), timeout_s=30)
+        try:
+            self.kube.wait_for(lambda: self.shell.run(plan.running(), timeout_s=15, check=False).returncode == 0,
+                               10, f"tcpdump to start on {node}", f"docker exec {node} tcpdump --version", 0.2)
+            task = ProbeTask(src, dst, *src.split("/", 1), self._containers.get(src, "cont-pause"), b.pod_ip)
+            self._exec(task, ["/agnhost", "connect", f"{b.pod_ip}:{port}", "--timeout=5s", "--protocol=tcp"])
+            self.kube.wait_for(lambda: self.shell.run(plan.running(), timeout_s=15, check=False).returncode != 0,
+                               plan.window_s + 10, f"tcpdump on {node} to finish", "it runs under timeout; retry", 0.5)
+            local = self.state_dir / f"capture-{mode}-{plan.remote_path.rsplit('-', 1)[-1]}"
+            self.shell.run(plan.copy_out(local), timeout_s=60)
+        finally:
+            self.shell.run(plan.cleanup(), timeout_s=30, check=False)
+        return capture_from_pcap(local, mode, a, b, node)
 
 
 __all__ = ["KindBackend", "KindExplanation", "PolicyEvaluation", "StopReport", "MODES"]

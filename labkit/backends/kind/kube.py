@@ -26,7 +26,10 @@ What each call reproduces:
 * :meth:`KubeClient.exec`: ``kubernetes.stream.stream(connect_get_namespaced_pod_exec, ...)``
   (the client's documented exec, over the ``v4.channel.k8s.io`` WebSocket subprotocol); the exit
   code is read from the error channel's Status (``WSClient.returncode``), as ``kubectl exec``
-  does.
+  does. ``stream`` swaps ``request`` on the ApiClient it is given for the duration of the call
+  (kubernetes-client/python README: "stream will overwrite the requests protocol"; issue #928:
+  concurrent calls on a shared client break), so every exec gets its own short-lived ApiClient:
+  the probes run 16 execs at once next to ordinary REST calls.
 * :meth:`KubeClient.watch`: ``kubernetes.watch.Watch().stream(...)`` on a list call with a
   field selector ``metadata.name=<name>`` and ``timeout_seconds`` (one request, no re-watch).
 """
@@ -41,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ...errors import CommandError, CommandFailure
+from .workloads import not_ready
 
 FIELD_MANAGER = "labkit"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -121,34 +125,39 @@ class KubeClient:
     ``$KUBECONFIG``/``~/.kube/config``; ``context``: a context in it (k8s mode)."""
 
     def __init__(self, kubeconfig: str | os.PathLike | None = None, context: str | None = None, *,
-                 api_client: Any = None, request_timeout_s: float = 30.0,
+                 request_timeout_s: float = 30.0,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self.kubeconfig = str(kubeconfig) if kubeconfig else None
         self.context = context
         self.request_timeout_s = request_timeout_s
-        self._api = api_client
+        self._api: Any = None
         self.sleep, self.clock = sleep, clock
 
     # ------------------------------------------------------------------ the client itself
 
     @property
     def api(self) -> Any:
+        """The ApiClient of ordinary REST calls (shared, created on first use)."""
         if self._api is None:
-            try:
-                from kubernetes import config
-            except ImportError as exc:  # the kind extra is not installed
-                raise CommandError("the Kubernetes Python client is not installed; fix: pip install 'labkit[kind]' "
-                                   "(or pip install kubernetes)") from exc
-            where = self.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-            try:
-                self._api = config.new_client_from_config(config_file=self.kubeconfig, context=self.context)
-            except (config.ConfigException, OSError, TypeError, ValueError) as exc:
-                raise CommandError(f"cannot load the kubeconfig {where}"
-                                   + (f" (context {self.context!r})" if self.context else "") + f": {exc}; fix: "
-                                   + ("check the context name with 'kubectl config get-contexts'" if self.context
-                                      else "start the lab again (kind mode writes it) or set KUBECONFIG"),
-                                   CommandFailure(["kubeconfig", where], None, str(exc))) from exc
+            self._api = self.new_api()
         return self._api
+
+    def new_api(self) -> Any:
+        """A new ApiClient from the kubeconfig (and context)."""
+        try:
+            from kubernetes import config
+        except ImportError as exc:  # the kind extra is not installed
+            raise CommandError("the Kubernetes Python client is not installed; fix: pip install 'labkit[kind]' "
+                               "(or pip install kubernetes)") from exc
+        where = self.kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        try:
+            return config.new_client_from_config(config_file=self.kubeconfig, context=self.context)
+        except (config.ConfigException, OSError, TypeError, ValueError) as exc:
+            raise CommandError(f"cannot load the kubeconfig {where}"
+                               + (f" (context {self.context!r})" if self.context else "") + f": {exc}; fix: "
+                               + ("check the context name with 'kubectl config get-contexts'" if self.context
+                                  else "start the lab again (kind mode writes it) or set KUBECONFIG"),
+                               CommandFailure(["kubeconfig", where], None, str(exc))) from exc
 
     def close(self) -> None:
         if self._api is not None:
@@ -198,6 +207,11 @@ class KubeClient:
         """Server-side apply of one object (create or update)."""
         return self.request("PATCH", object_path(obj), query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
                             body=obj, content_type=APPLY_PATCH, hint=hint) or {}
+
+    def patch(self, path: str, body: dict, *, hint: str = "") -> dict:
+        """A strategic-merge patch (what ``kubectl patch`` and ``kubectl rollout restart`` send)."""
+        return self.request("PATCH", path, body=body, content_type="application/strategic-merge-patch+json",
+                            hint=hint) or {}
 
     def create(self, obj: dict, *, hint: str = "") -> dict:
         meta = obj.get("metadata") or {}
@@ -252,8 +266,7 @@ class KubeClient:
                       hint or f"'kubectl -n {namespace} describe {kind.lower()} {name}'")
 
     def wait_pods_ready(self, label_selector: str, timeout_s: float, hint: str = "") -> None:
-        from .workloads import not_ready
-
+        """Every Pod matching ``label_selector`` (all namespaces) has ``Ready=True``."""
         def ready() -> bool | str:
             pods = {"items": self.list("", "Pod", label_selector=label_selector)}
             stuck = not_ready(pods)
@@ -271,11 +284,13 @@ class KubeClient:
         from kubernetes.stream import stream
 
         shown = f"exec {namespace}/{pod} -c {container} -- {' '.join(command)}"
+        own = self.new_api()  # never the shared client: stream() patches the client it uses
         try:
-            ws = stream(client.CoreV1Api(self.api).connect_get_namespaced_pod_exec, pod, namespace,
+            ws = stream(client.CoreV1Api(own).connect_get_namespaced_pod_exec, pod, namespace,
                         container=container, command=command, stderr=True, stdin=False, stdout=True, tty=False,
                         _preload_content=False, _request_timeout=timeout_s)
         except Exception as exc:  # ApiException (status 0: the upgrade failed) or a socket error
+            own.close()
             status, text = _message(exc)
             raise CommandError(f"could not {shown}: {text}; fix: check the pod is Running "
                                f"('kubectl get pod -n {namespace} {pod}')",
@@ -293,6 +308,7 @@ class KubeClient:
             return ExecResult(int(code if code is not None else -1), stdout, stderr)
         finally:
             ws.close()
+            own.close()
 
     def watch(self, group: str, kind: str, name: str, timeout_s: float, namespace: str = "") -> Iterator[dict]:
         """Events ``{"type", "object"}`` for one object, until ``timeout_s`` (server side) runs out."""

@@ -1,7 +1,7 @@
 """Measured reachability: real connection attempts from every pod to every pod, in parallel.
 
-Each cell is one ``kubectl exec`` into the source pod running agnhost's ``connect``, exactly the
-command the upstream network-policy e2e tests run (test/e2e/network/netpol/kubemanager.go,
+Each cell is one exec into the source pod (the Kubernetes client's exec, see :mod:`.kube`) running
+agnhost's ``connect``, exactly the command the upstream network-policy e2e tests run (test/e2e/network/netpol/kubemanager.go,
 ``probeConnectivity``)::
 
     /agnhost connect <dst-ip>:<port> --timeout=1s --protocol=tcp|udp|sctp
@@ -15,7 +15,7 @@ The verdict follows Antrea's e2e ``DecideProbeResult`` (test/e2e/k8s_util.go):
 * ``REFUSED``, or ``no route to host`` / ``permission denied`` (an Antrea Reject of UDP is an ICMP
   error, which agnhost reports as ``UNKNOWN: read udp ...: no route to host``) -> reject;
 * ``TIMEOUT``, or SCTP's ``OTHER: operation already in progress`` -> drop;
-* anything else (kubectl could not exec, pod missing ...) -> error, retried, then reported.
+* anything else (the exec failed, pod missing ...) -> error, retried, then reported.
 
 ICMP uses ``ping -c 3 -W 1 <ip>`` as Antrea's e2e ``pingProbe`` does, decided the same way
 (``bytes from`` = allow, ``prohibited`` = reject, no reply = drop).
@@ -26,14 +26,15 @@ from __future__ import annotations
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable
 
 from ...errors import CommandError, CommandFailure, UnsupportedOperation
 from ...policy.probe import Probe
-from .tools import RawResult, Shell
+from .tools import RawResult
 
 ALLOW, DROP, REJECT, ERROR = "allow", "drop", "reject", "error"
 PROBE_TIMEOUT_S = 1  # upstream getProbeTimeoutSeconds() on Linux
-EXEC_TIMEOUT_S = 30.0  # kubectl exec itself (API server round trip + the probe)
+EXEC_TIMEOUT_S = 30.0  # the exec itself (API server round trip + the probe)
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,9 @@ def probe_command(probe: Probe, dst_ip: str, timeout_s: int = PROBE_TIMEOUT_S) -
             f"--protocol={probe.protocol.lower()}"]
 
 
-def exec_argv(kubectl: list[str], task: ProbeTask, command: list[str]) -> list[str]:
-    return [*kubectl, "exec", task.pod, "-n", task.namespace, "-c", task.container, "--", *command]
+# Runs ``command`` in the task's source container and returns what it printed and its exit code
+# (the backend passes KubeClient.exec; tests pass a recorded-answer function).
+Exec = Callable[[ProbeTask, list], RawResult]
 
 
 def classify_connect(result: RawResult) -> str:
@@ -93,18 +95,17 @@ def classify_ping(result: RawResult) -> str:
     return ERROR
 
 
-def run_one(shell: Shell, kubectl: list[str], task: ProbeTask, probe: Probe) -> tuple[str, RawResult]:
-    argv = exec_argv(kubectl, task, probe_command(probe, task.dst_ip))
+def run_one(exec_fn: Exec, task: ProbeTask, probe: Probe) -> tuple[str, RawResult]:
     try:
-        result = shell.run(argv, timeout_s=EXEC_TIMEOUT_S, check=False)
-    except CommandError as exc:  # kubectl missing or the exec hung: an error cell, not a verdict
+        result = exec_fn(task, probe_command(probe, task.dst_ip))
+    except CommandError as exc:  # the exec could not start or hung: an error cell, not a verdict
         failure = exc.failure
         return ERROR, RawResult(-1, "", str(exc) if failure is None else (failure.stderr or str(exc)))
     verdict = classify_ping(result) if probe.protocol == "ICMP" else classify_connect(result)
     return verdict, result
 
 
-def measure(shell: Shell, kubectl: list[str], tasks: list[ProbeTask], probe: Probe, workers: int = 16,
+def measure(exec_fn: Exec, tasks: list[ProbeTask], probe: Probe, workers: int = 16,
             attempts: int = 2) -> dict[tuple[str, str], str]:
     """Run every probe (``workers`` at a time); cells that errored are tried again up to ``attempts``
     times, and if any still errors, CommandError lists them all with their stderr."""
@@ -115,7 +116,7 @@ def measure(shell: Shell, kubectl: list[str], tasks: list[ProbeTask], probe: Pro
         if not pending:
             break
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(lambda t: (t, run_one(shell, kubectl, t, probe)), pending))
+            results = list(pool.map(lambda t: (t, run_one(exec_fn, t, probe)), pending))
         pending = []
         for task, (verdict, raw) in results:
             if verdict == ERROR:
@@ -128,10 +129,10 @@ def measure(shell: Shell, kubectl: list[str], tasks: list[ProbeTask], probe: Pro
                  f"{(last[(t.src, t.dst)].stderr or '').strip()[:300]}" for t in pending]
         raise CommandError(f"{len(pending)} probe(s) gave no verdict (neither success, TIMEOUT nor REFUSED) for "
                            f"{probe}:\n" + "\n".join(lines) + "\nfix: check the pods are Running "
-                           "('kubectl get pods -A -l app.kubernetes.io/managed-by=labkit') and that kubectl exec works",
-                           CommandFailure(["kubectl", "exec"], 1, "\n".join(lines)))
+                           "('kubectl get pods -A -l app.kubernetes.io/managed-by=labkit') and that 'kubectl exec' into them works",
+                           CommandFailure(["exec"], 1, "\n".join(lines)))
     return cells
 
 
-__all__ = ["ProbeTask", "probe_command", "exec_argv", "classify_connect", "classify_ping", "measure", "host_port",
+__all__ = ["ProbeTask", "probe_command", "Exec", "classify_connect", "classify_ping", "measure", "host_port",
            "ALLOW", "DROP", "REJECT", "ERROR"]

@@ -243,14 +243,30 @@ def _check_memory(sys_root: Path, min_mib: int) -> Check:
     return Check("memory", True, f"{avail} MiB available (need about {min_mib} MiB)")
 
 
+def _check_kube_client() -> Check:
+    """The official Kubernetes Python client: every API call of the backend goes through it."""
+    import importlib.util
+
+    if importlib.util.find_spec("kubernetes") is None:
+        return Check("kubernetes client", False, "the Kubernetes Python client (PyPI 'kubernetes') is not installed",
+                     "pip install 'labkit[kind]'")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("kubernetes")
+    except PackageNotFoundError:
+        found = "unknown version"
+    return Check("kubernetes client", True, f"kubernetes {found} (Python client)")
+
+
 def preflight(mode: str = "kind", encryption: str = "none", *, shell: Shell | None = None,
               sys_root: Path = Path("/"), kind_min: tuple[int, int, int] = (0, 20, 0),
               kubectl_min: tuple[int, int, int] = (1, 23, 0), min_memory_mib: int = MIN_MEMORY_MIB,
               kind_recommended: str = "v0.32.0") -> PreflightReport:
     """Everything the kind backend needs on this host, each with an actionable message.
 
-    ``mode="k8s"`` (an existing cluster with Antrea) needs only kubectl: Docker, kind, kernel
-    modules and memory are the cluster's business.
+    ``mode="k8s"`` (an existing cluster with Antrea) needs only kubectl and the Kubernetes
+    client: Docker, kind, kernel modules and memory are the cluster's business.
     """
     shell = shell or Shell()
     report = PreflightReport()
@@ -258,6 +274,7 @@ def preflight(mode: str = "kind", encryption: str = "none", *, shell: Shell | No
         report.checks += _check_docker(shell)
         report.checks.append(_check_versioned(shell, "kind", kind_min, kind_recommended))
     report.checks.append(_check_versioned(shell, "kubectl", kubectl_min))
+    report.checks.append(_check_kube_client())
     if mode == "kind":
         report.checks.append(_module_check(
             shell, "openvswitch", sys_root,

@@ -1,11 +1,14 @@
-"""Traceflow on a real cluster: create a ``crd.antrea.io/v1beta1`` Traceflow, poll, read, delete.
+"""Traceflow on a real cluster: create a ``crd.antrea.io/v1beta1`` Traceflow, watch, read, delete.
 
 The CR and its status are Antrea's (docs/traceflow-guide.md; reference §2): a cluster-scoped
 ``Traceflow`` with ``spec.source {namespace, pod}``, ``spec.destination {namespace, pod}`` and
 ``spec.packet {ipHeader.protocol, transportHeader.tcp|udp {dstPort[, srcPort], flags}}``; the
 controller sets ``status.phase`` Running -> Succeeded | Failed and each Node reports
 ``status.results[] {node, role, timestamp, observations[]}``. Traceflow traces ICMP, TCP and UDP
-only. ``antctl traceflow`` deletes its CR after reading the result; so do we.
+only. ``antctl traceflow`` deletes its CR after reading the result; so do we. The CR is created and
+watched through the Kubernetes client (:meth:`.kube.KubeClient.watch`: a watch with the field
+selector ``metadata.name=<name>`` until the phase is final or the Traceflow's own timeout + 10 s
+has passed).
 
 Results are the same :class:`~labkit.policy.traceflow.Traceflow` type the sim backend predicts
 and the widgets draw.
@@ -13,15 +16,13 @@ and the widgets draw.
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
-from typing import Any, Callable
+from typing import Any
 
 from ...errors import CommandError, UnsupportedOperation
 from ...policy.probe import Probe
 from ...policy.traceflow import NodeResult, Observation, Traceflow
-from .tools import Shell
+from .kube import KubeClient
 from .workloads import MANAGED_BY
 
 IP_PROTOCOL_NUMBERS = {"ICMP": 1, "TCP": 6, "UDP": 17}
@@ -86,28 +87,25 @@ def parse_traceflow(obj: dict) -> Traceflow:
                      captured_packet=status.get("capturedPacket") or {}, source_kind="antrea")
 
 
-def run_traceflow(shell: Shell, kubectl: list[str], cr: dict, *, poll_s: float = 0.5,
-                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic
-                  ) -> Traceflow:
-    """Create the CR, poll until Succeeded/Failed (spec.timeout + 10 s at most), delete it."""
+def run_traceflow(kube: KubeClient, cr: dict) -> Traceflow:
+    """Create the CR, watch it until Succeeded/Failed (spec.timeout + 10 s at most), delete it."""
     name = cr["metadata"]["name"]
-    shell.run([*kubectl, "create", "-f", "-"], input=json.dumps(cr), timeout_s=30,
-              hint="the Traceflow CRD comes with Antrea; check 'kubectl get crd traceflows.crd.antrea.io'")
-    deadline = clock() + cr["spec"].get("timeout", DEFAULT_TIMEOUT_S) + 10
+    limit_s = cr["spec"].get("timeout", DEFAULT_TIMEOUT_S) + 10
+    kube.create(cr, hint="the Traceflow CRD comes with Antrea; check 'kubectl get crd traceflows.crd.antrea.io'")
     try:
-        while True:
-            out = shell.run([*kubectl, "get", "traceflows.crd.antrea.io", name, "-o", "json"], timeout_s=30)
-            result = parse_traceflow(json.loads(out.stdout))
+        phase = "pending"
+        for event in kube.watch("crd.antrea.io", "Traceflow", name, limit_s):
+            obj = event.get("object") or {}
+            if event.get("type") == "DELETED":
+                break
+            result = parse_traceflow(obj)
+            phase = result.phase or phase
             if result.phase in FINAL_PHASES:
                 return result
-            if clock() > deadline:
-                raise CommandError(f"Traceflow {name} still {result.phase or 'pending'} after "
-                                   f"{cr['spec'].get('timeout', DEFAULT_TIMEOUT_S) + 10} s; fix: check the "
-                                   "antrea-controller logs (kubectl -n kube-system logs deploy/antrea-controller)")
-            sleep(poll_s)
+        raise CommandError(f"Traceflow {name} still {phase} after {limit_s} s; fix: check the "
+                           "antrea-controller logs (kubectl -n kube-system logs deploy/antrea-controller)")
     finally:
-        shell.run([*kubectl, "delete", "traceflows.crd.antrea.io", name, "--ignore-not-found"], timeout_s=30,
-                  check=False)
+        kube.delete(cr)
 
 
 __all__ = ["render_traceflow", "parse_traceflow", "run_traceflow", "traceflow_name"]

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"  # RFC 6455 §1.3
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
 PLURALS = frozenset({"namespaces", "pods", "services", "serviceaccounts", "configmaps", "secrets", "nodes",
                      "deployments", "daemonsets", "networkpolicies", "clusternetworkpolicies", "tiers",
@@ -57,12 +57,13 @@ class FakeApiServer:
         self.objects: dict[str, dict] = {}  # object path -> object
         self.requests: list[tuple[str, str, dict, object, str]] = []  # method, path, query, body, content-type
         self.on_apply: list[Callable[[dict], None]] = []
+        self.admission: list[Callable[[dict], "dict | None"]] = []  # a returned Status denies the request
         self.exec_handler: ExecHandler = lambda ns, pod, c, cmd: (0, "", "")
         self.watch_script: Callable[[dict], list[dict]] | None = None  # object -> its successive versions
         self._rv = itertools.count(1000)
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -110,6 +111,7 @@ class FakeApiServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
 
             def log_message(self, *args) -> None:
                 pass
@@ -139,7 +141,7 @@ class FakeApiServer:
                 if self.headers.get("Upgrade", "").lower() == "websocket":
                     return self._exec()
                 path, query = self._record()
-                if query.get("watch") in ("true", "1"):
+                if query.get("watch", "").lower() in ("true", "1"):
                     return self._watch(path, query)
                 if path in server.objects:
                     return self._send(200, server.objects[path])
@@ -178,8 +180,15 @@ class FakeApiServer:
                 body = self._body()
                 path, query = self._record(body)
                 ctype = self.headers.get("Content-Type", "")
+                if ctype == "application/strategic-merge-patch+json" and path in server.objects:
+                    merged = _merge(copy.deepcopy(server.objects[path]), body)  # maps merge, like SMP for maps
+                    return self._send(200, server.put(path, merged))
                 if ctype != "application/apply-patch+yaml" or query.get("fieldManager") != "labkit":
                     return self._send(415, status(415, "UnsupportedMediaType", f"unsupported patch type {ctype}"))
+                for review in server.admission:
+                    denied = review(body)
+                    if denied is not None:
+                        return self._send(denied["code"], denied)
                 old = server.objects.get(path)
                 obj = copy.deepcopy(body)
                 if old is not None and "status" in old:
@@ -263,6 +272,12 @@ class FakeApiServer:
         return Handler
 
 
+def _merge(into: dict, patch: dict) -> dict:
+    for k, v in patch.items():
+        into[k] = _merge(into.get(k) or {}, v) if isinstance(v, dict) else v
+    return into
+
+
 def _ws_frame(opcode: int, payload: bytes) -> bytes:
     """An unmasked server-to-client WebSocket frame (RFC 6455 §5.2)."""
     head = bytes([0x80 | opcode])
@@ -315,7 +330,11 @@ def antrea_workloads(server: FakeApiServer, agents: int = 3) -> None:
         "apiVersion": "apps/v1", "kind": "DaemonSet",
         "metadata": {"name": "antrea-agent", "namespace": "kube-system", "generation": 1,
                      "labels": {"app": "antrea", "component": "antrea-agent"}},
-        "spec": {"template": {"metadata": {"labels": {"app": "antrea", "component": "antrea-agent"}}}},
+        "spec": {"template": {"metadata": {"labels": {"app": "antrea", "component": "antrea-agent"}},
+                              "spec": {"containers": [{"name": "antrea-agent",
+                                                       "image": "antrea/antrea-agent-ubuntu:v2.7.0"},
+                                                      {"name": "antrea-ovs",
+                                                       "image": "antrea/antrea-agent-ubuntu:v2.7.0"}]}}},
         "status": {"observedGeneration": 1, "desiredNumberScheduled": agents, "currentNumberScheduled": agents,
                    "updatedNumberScheduled": agents, "numberReady": agents, "numberAvailable": agents}})
     server.put("/api/v1/namespaces/kube-system/pods/antrea-controller-6b5c9d7f4-x2x8q", {

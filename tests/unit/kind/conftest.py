@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Union
 
@@ -86,3 +87,21 @@ def tools_on_path(monkeypatch):
 @pytest.fixture
 def fixture_json():
     return lambda name: json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture
+def apiserver(tmp_path):
+    """A :class:`FakeApiServer` on 127.0.0.1 (see apiserver.py) and a KubeClient on it, with Antrea's
+    controller Deployment and agent DaemonSet rolled out; waits poll every 10 ms."""
+    from labkit.backends.kind.kube import KubeClient
+
+    from .apiserver import FakeApiServer, antrea_workloads
+
+    with FakeApiServer() as server:
+        antrea_workloads(server)
+        kube = KubeClient(server.kubeconfig(tmp_path / "kubeconfig"), sleep=lambda s: time.sleep(0.01))
+        server.kube = kube
+        try:
+            yield server
+        finally:
+            kube.close()

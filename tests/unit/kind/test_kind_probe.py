@@ -7,8 +7,8 @@ The stderr texts are the ones test/images/agnhost/connect/connect.go prints and 
 
 import pytest
 
-from labkit.backends.kind.probe import ProbeTask, classify_connect, classify_ping, exec_argv, measure, probe_command
-from labkit.backends.kind.tools import RawResult, Shell
+from labkit.backends.kind.probe import ProbeTask, classify_connect, classify_ping, measure, probe_command
+from labkit.backends.kind.tools import RawResult
 from labkit.errors import CommandError, UnsupportedOperation
 from labkit.policy.probe import Probe
 
@@ -23,9 +23,6 @@ def test_probe_commands_are_upstreams():
     assert probe_command(Probe("SCTP", 81), "10.244.2.3")[-1] == "--protocol=sctp"
     assert probe_command(Probe("UDP", 80), "fd00::5")[2] == "[fd00::5]:80"
     assert probe_command(Probe("ICMP", None), "10.244.2.3") == ["ping", "-4", "-c", "3", "-W", "1", "10.244.2.3"]
-    task = ProbeTask("x/a", "y/b", "x", "a", "cont-80-tcp", "10.244.2.3")
-    assert exec_argv(["kubectl", "--kubeconfig", "k"], task, ["/agnhost", "connect"]) == [
-        "kubectl", "--kubeconfig", "k", "exec", "a", "-n", "x", "-c", "cont-80-tcp", "--", "/agnhost", "connect"]
 
 
 def test_probe_limits_are_said():
@@ -70,6 +67,12 @@ def _tasks():
             for s in ("x/a", "y/a") for d, ip in (("x/a", "10.244.1.2"), ("y/a", "10.244.2.2"))]
 
 
+def _exec_via(runner):
+    """An exec function answering from a FakeRunner keyed by 'exec <pod> -n <ns> -c <container> -- <cmd>'."""
+    return lambda t, cmd: runner(["exec", t.pod, "-n", t.namespace, "-c", t.container, "--", *cmd], input=None,
+                                 timeout_s=30, env=None)
+
+
 def test_measure_in_parallel_and_retries_errors_once():
     flaky = {"n": 0}
 
@@ -80,7 +83,7 @@ def test_measure_in_parallel_and_retries_errors_once():
 
     runner = FakeRunner([("exec a -n x -c cont-80-tcp -- /agnhost connect 10.244.2.2:80", RawResult(1, "", "TIMEOUT\n")),
                          ("exec a -n y -c cont-80-tcp -- /agnhost connect 10.244.1.2:80", y_to_x)])
-    cells = measure(Shell(runner), ["kubectl"], _tasks(), Probe("TCP", 80), workers=4)
+    cells = measure(_exec_via(runner), _tasks(), Probe("TCP", 80), workers=4)
     assert cells == {("x/a", "x/a"): "allow", ("x/a", "y/a"): "drop", ("y/a", "x/a"): "reject",
                      ("y/a", "y/a"): "allow"}
     assert len(runner.calls) == 5  # 4 probes + 1 retry
@@ -89,6 +92,6 @@ def test_measure_in_parallel_and_retries_errors_once():
 def test_measure_reports_every_pair_without_a_verdict():
     runner = FakeRunner([("exec", RawResult(1, "", 'Error from server (NotFound): pods "a" not found\n'))])
     with pytest.raises(CommandError) as err:
-        measure(Shell(runner), ["kubectl"], _tasks(), Probe("TCP", 80), attempts=2)
+        measure(_exec_via(runner), _tasks(), Probe("TCP", 80), attempts=2)
     assert "4 probe(s) gave no verdict" in str(err.value) and 'pods "a" not found' in str(err.value)
     assert len(runner.calls) == 8

@@ -65,7 +65,8 @@ def test_real_preflight_on_this_machine_says_there_is_no_docker():
 def test_preflight_all_good(sys_root, tools_on_path):
     report = preflight("kind", shell=Shell(FakeRunner(host_ok_responses())), sys_root=sys_root)
     assert report.ok, str(report)
-    assert [c.name for c in report.checks] == ["docker", "kind", "kubectl", "kernel module openvswitch", "memory"]
+    assert [c.name for c in report.checks] == ["docker", "kind", "kubectl", "kubernetes client",
+                                               "kernel module openvswitch", "memory"]
     assert "Docker engine 28.2.2 reachable" in report.check("docker").message
 
 
@@ -95,7 +96,7 @@ def test_preflight_messages_when_things_are_missing(sys_root, tools_on_path, tmp
 
 def test_preflight_k8s_mode_needs_only_kubectl(tools_on_path, sys_root):
     report = preflight("k8s", shell=Shell(FakeRunner(host_ok_responses())), sys_root=sys_root)
-    assert [c.name for c in report.checks] == ["kubectl"] and report.ok
+    assert [c.name for c in report.checks] == ["kubectl", "kubernetes client"] and report.ok
 
 
 def test_preflight_tool_not_on_path(monkeypatch, sys_root):

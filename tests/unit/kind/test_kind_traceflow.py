@@ -5,13 +5,11 @@ import json
 
 import pytest
 
-from labkit.backends.kind.tools import RawResult, Shell
 from labkit.backends.kind.traceflow import parse_traceflow, render_traceflow, run_traceflow
 from labkit.policy.traceflow import Observation
 from labkit.errors import CommandError, UnsupportedOperation
 from labkit.policy.probe import Probe
 
-from .conftest import FakeRunner
 
 
 def test_render_traceflow_cr():
@@ -52,26 +50,27 @@ def test_parse_intra_node_delivered_and_failed(fixture_json):
         "Failed", "Traceflow timeout", (), "")
 
 
-def test_run_traceflow_polls_and_always_deletes(fixture_json):
+def test_run_traceflow_watches_and_always_deletes(fixture_json, apiserver):
     done = fixture_json("traceflow-delivered-intranode.json")
     running = json.loads(json.dumps(done))
     running["status"] = {"phase": "Running", "dataplaneTag": 11}
-    answers = iter([running, running, done])
-    runner = FakeRunner([("get traceflows.crd.antrea.io", lambda a, i: RawResult(0, json.dumps(next(answers))))])
     cr = render_traceflow("labkit-lab-0b7d44aa", "x/a", "x/c", Probe("TCP", 80))
-    sleeps = []
-    tf = run_traceflow(Shell(runner), ["kubectl"], cr, sleep=sleeps.append)
-    assert tf.final_action == "Delivered" and sleeps == [0.5, 0.5]
-    assert runner.commands == ["kubectl create -f -"] + ["kubectl get traceflows.crd.antrea.io labkit-lab-0b7d44aa -o json"] * 3 + [
-        "kubectl delete traceflows.crd.antrea.io labkit-lab-0b7d44aa --ignore-not-found"]
-    assert runner.inputs("create")[0] == cr
+    # The API server sends the created CR, then the controller's updates (ADDED, MODIFIED ...).
+    apiserver.watch_script = lambda obj: [obj, {**obj, "status": running["status"]}, {**obj, "status": done["status"]}]
+    tf = run_traceflow(apiserver.kube, cr)
+    assert tf.final_action == "Delivered" and tf.phase == "Succeeded"
+    path = "/apis/crd.antrea.io/v1beta1/traceflows"
+    assert [(m, p) for m, p, *_ in apiserver.requests if p.startswith(path)] == [
+        ("POST", path), ("GET", path), ("DELETE", f"{path}/labkit-lab-0b7d44aa")]
+    watch = apiserver.made("GET", path)[0][2]
+    assert watch["watch"].lower() == "true" and watch["fieldSelector"] == "metadata.name=labkit-lab-0b7d44aa"
+    assert int(watch["timeoutSeconds"]) == 30  # spec.timeout 20 + 10
+    assert apiserver.made("POST", path)[0][3] == cr
 
 
-def test_run_traceflow_gives_up_and_still_deletes():
-    pending = {"metadata": {"name": "t"}, "status": {"phase": "Running"}}
-    runner = FakeRunner([("get traceflows", RawResult(0, json.dumps(pending)))])
-    now = iter(range(0, 1000, 10))
-    with pytest.raises(CommandError, match="still Running"):
-        run_traceflow(Shell(runner), ["kubectl"], render_traceflow("t", "x/a", "x/b", Probe("TCP", 80)),
-                      sleep=lambda s: None, clock=lambda: next(now))
-    assert runner.commands[-1] == "kubectl delete traceflows.crd.antrea.io t --ignore-not-found"
+def test_run_traceflow_gives_up_and_still_deletes(apiserver):
+    apiserver.watch_script = lambda obj: [obj, {**obj, "status": {"phase": "Running"}}]  # then the watch ends
+    with pytest.raises(CommandError, match="still Running after 30 s"):
+        run_traceflow(apiserver.kube, render_traceflow("t", "x/a", "x/b", Probe("TCP", 80)))
+    assert apiserver.requests[-1][:2] == ("DELETE", "/apis/crd.antrea.io/v1beta1/traceflows/t")
+    assert "/apis/crd.antrea.io/v1beta1/traceflows/t" not in apiserver.objects

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labkit.backends.kind.cluster import load_pins, manifest_url, render_kind_config, wait_antrea
-from labkit.backends.kind.tools import Shell, parse_version
+from labkit.backends.kind.cluster import ANTREA_ROLLOUTS, load_pins, manifest_url, render_kind_config
+from labkit.backends.kind.tools import parse_version
 from labkit.cli import build_parser
 from labkit.model.profile import load_profile
 
-from .conftest import FakeRunner
 
 ROOT = Path(__file__).resolve().parents[3]
 WORKFLOW = ROOT / ".github" / "workflows" / "kind-e2e.yml"
@@ -102,9 +101,10 @@ def test_antrea_is_installed_and_awaited_as_labkit_does(workflow):
     lines = [c for s in steps(workflow, "antrea-cluster") for c in commands(s, env)]
     applies = [c for c in lines if c[:2] == ["kubectl", "apply"]]
     assert applies == [["kubectl", "apply", "-f", manifest_url(env["ANTREA_VERSION"])]]
-    runner = FakeRunner()
-    wait_antrea(Shell(runner), ["kubectl"])
-    labkit_waits = [[a for a in argv if not a.startswith("--timeout=")] for argv, _, _ in runner.calls]
+    # labkit waits through the Kubernetes client for the same rollouts (kube.rollout_complete
+    # implements kubectl rollout status's conditions): same objects, same order.
+    labkit_waits = [["kubectl", "rollout", "status", f"{kind}/{name}", "-n", "kube-system"]
+                    for kind, name in ANTREA_ROLLOUTS]
     ours = [[a for a in c if not a.startswith("--timeout=")] for c in lines if c[1:3] == ["rollout", "status"]]
     assert ours == labkit_waits  # deployment/antrea-controller, then daemonset/antrea-agent
     assert lines.index(applies[0]) < lines.index(next(c for c in lines if c[1:3] == ["rollout", "status"]))
