@@ -12,10 +12,12 @@
     TraceflowView(session, follow=matrix)  # the path of the packet of the clicked cell
 
 Every widget also accepts the Lab itself and then uses the lab's shared session. Flow tables and
-graphs (``FlowTable``, ``FlowDashboard``) and the NSX Manager console (``NSXConsole``) live here too.
+graphs (``FlowTable``, ``FlowDashboard``), the NSX Manager console (``NSXConsole``), the capture view
+and encryption switch (``CaptureView``, ``EncryptionSwitch``) and ``OffloadDashboard`` live here too.
 """
 
 from .editor import PolicyEditor
+from .encryption import CaptureView, EncryptionSwitch
 from .flows import FlowDashboard, FlowTable
 from .nsx_console import NSXConsole
 from .offload import OffloadDashboard
@@ -27,6 +29,8 @@ from .topology import SelectorSyntaxError, TopologyView, parse_selector
 from .traceflow import Observation, NodeResult, Traceflow, TraceflowView, traceflow_from_explanation
 
 __all__ = [
+    "CaptureView",
+    "EncryptionSwitch",
     "LabSession",
     "session_for",
     "PolicyEditor",

@@ -407,3 +407,23 @@ def test_editor_says_when_the_lab_is_stopped():
     editor = PolicyEditor(lab, yaml=DENY_X_INGRESS)
     assert editor.apply()
     assert "lab is stopped" in editor.status and "lab.start()" in editor.status
+
+
+def test_encryption_switch_recaptures_and_capture_view_shows_layers():
+    from labkit.widgets import EncryptionSwitch
+
+    with Lab(profile="workshop") as lab:
+        switch = EncryptionSwitch(lab, "x/a", "x/b")  # kind-worker -> kind-worker2
+        view = switch.view
+        assert view.frames()["readable HTTP"].any(), "no encryption: the GET is readable on the wire"
+        get = next(i for i, f in enumerate(view.capture.frames) if b"GET /" in f.data)
+        layers = view.layers(get)
+        assert list(layers.layer[:5]) == ["eth", "ip", "udp", "geneve", "eth"]
+        assert layers.fields.str.contains("line=GET").any()
+        switch.buttons.value = "wireGuard"  # a click
+        assert lab.encryption == "wireGuard" and view.capture.mode == "wireGuard"
+        assert not view.frames()["readable HTTP"].any()
+        assert set(view.layers(len(view.capture.frames) - 1).layer) >= {"eth", "ip", "udp", "wg"}
+        switch.buttons.value = "ipsec"
+        assert "esp" in set(view.layers(len(view.capture.frames) - 1).layer)
+        assert switch.status.value == ""
