@@ -22,18 +22,18 @@ import json
 import os
 import re
 import secrets
-import select
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BackendUnavailable, CommandError, UnsupportedOperation
 from . import _netns
 from .ipsec import IPsecMesh
+from .pcap import write_pcap
+from .tap import Tap
 from .ipsec import available as ipsec_available
 from .wireguard import NodeEndpoint, WireGuardMesh
 from .wireguard import available as wireguard_available
@@ -56,9 +56,9 @@ def available(mode: str = "wireGuard") -> tuple[bool, str]:
         return False, f"unknown mode {mode!r}; choose one of {', '.join(REAL_MODES)}"
     if os.geteuid() != 0:
         return False, "needs root (network namespaces)"
-    missing = _netns.missing_tools("ip", "tshark")
+    missing = _netns.missing_tools("ip")
     if missing:
-        return False, f"{', '.join(missing)} not installed (apt-get install iproute2 tshark)"
+        return False, f"{', '.join(missing)} not installed (apt-get install iproute2)"
     if mode == "wireGuard":
         return wireguard_available()
     if mode == "ipsec":
@@ -253,41 +253,31 @@ class Testbed:
     # ------------------------------------------------------------------ capture
 
     def capture(self, name: str = "underlay") -> UnderlayCapture:
-        """A tshark capture on node1's underlay interface, as a context manager."""
+        """A capture of node1's underlay interface, as a context manager."""
         return UnderlayCapture(self.ns["n1"], self.workdir / f"{name}.pcap")
 
 
 @dataclass
 class UnderlayCapture:
-    """``tshark -i ul0 -w file.pcap`` inside a node namespace, started and stopped around traffic."""
+    """Every frame on one interface of a node namespace (``tcpdump -i ul0 -w file.pcap``), taken
+    around some traffic with an AF_PACKET tap (:class:`labkit.encryption.tap.Tap`) and written as
+    a classic pcap when the block ends. A tap drains what the kernel queued before it stops, so
+    the last frames of the exchange are never lost (a tshark stopped by SIGINT under load could
+    lose the tail it had not read yet)."""
 
     netns: str
     path: Path
     interface: str = UNDERLAY_IF
-    _proc: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    _tap: Tap | None = field(default=None, init=False, repr=False)
 
     def __enter__(self) -> UnderlayCapture:
-        # -F pcap: the classic format labkit's reader and dissector take; -q: no per-packet output
-        self._proc = _netns.spawn(["tshark", "-n", "-q", "-i", self.interface, "-F", "pcap", "-w", str(self.path)],
-                                  self.netns, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        seen = b""
-        fd = self._proc.stderr.fileno()
-        while b"Capturing on" not in seen:  # dumpcap says so once the socket is open
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                _netns.terminate(self._proc)
-                raise CommandError(f"tshark did not start capturing on {self.interface}: "
-                                   f"{seen.decode(errors='replace')}")
-            if select.select([fd], [], [], 0.1)[0]:
-                seen += os.read(fd, 4096)
+        self._tap = Tap(self.netns, self.interface).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        time.sleep(0.2)  # let the last packets reach the file
-        _netns.terminate(self._proc, signal.SIGINT, timeout_s=5)
-        if self._proc is not None and self._proc.stderr:
-            self._proc.stderr.close()
-        self._proc = None
+        if self._tap is not None:
+            write_pcap(self.path, self._tap.stop())
+            self._tap = None
 
     def raw(self) -> bytes:
         from .pcap import read_pcap

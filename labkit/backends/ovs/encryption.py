@@ -28,10 +28,7 @@ bridge) during one HTTP request from one pod to the other and returns a
 
 from __future__ import annotations
 
-import select
 import socket
-import struct
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +39,7 @@ from ...datapath.flows import FlowEntry
 from ...datapath.topology import Topology, mac_for_ip
 from ...encryption.dissect import dissect
 from ...encryption.pcap import write_pcap
+from ...encryption.tap import Tap
 from ...encryption.wire import Capture, Frame, PodEndpoint, check_mode
 from ...errors import (BackendUnavailable, CommandError, CommandFailure, ConflictError, LabStateError,
                        UnsupportedOperation)
@@ -51,7 +49,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...encryption.ipsec import IPsecMesh
     from ...encryption.wireguard import WireGuardMesh
 
-ETH_P_ALL = 0x0003
 WG_ALTNAME = "antrea-wg0"  # Antrea's device name; the kernel name must be unique (wireguard-go's socket)
 HTTP_PORT = 80
 IMPLEMENTATION = {
@@ -233,7 +230,7 @@ class NodeEncryption:
         ends = [PodEndpoint(p.key, p.ip, n.name, n.node_ip, mac_for_ip(n.node_ip), n.gateway_mac)
                 for p, n in ((sp, s_node), (dp, d_node))]
         interface = names.underlay_port(s_node.index)
-        tap = _Tap(names.underlay_netns(self.lab), interface, {s_node.node_ip, d_node.node_ip})
+        tap = Tap(names.underlay_netns(self.lab), interface, {s_node.node_ip, d_node.node_ip})
         tap.start()
         try:
             exchange = http_get(names.pod_netns(self.lab, src), dp.ip, HTTP_PORT, path, timeout_s)
@@ -260,7 +257,7 @@ class NodeEncryption:
 
         sp, dp = topology.pods[src], topology.pods[dst]
         s_node = topology.node(sp.node)
-        tap = _Tap(names.underlay_netns(self.lab), names.underlay_port(s_node.index),
+        tap = Tap(names.underlay_netns(self.lab), names.underlay_port(s_node.index),
                    {s_node.node_ip, topology.node(dp.node).node_ip})
         tap.start()
         try:
@@ -284,59 +281,6 @@ def _frame(time_s: float, data: bytes, src_node_ip: str) -> Frame:
     if len(ips) > 1:  # Geneve: the pod packet is readable
         inner = data[ips[1].offset:ips[1].offset + ips[1].fields["total_length"]]
     return Frame(time_s, data, direction, d.protocols, inner)
-
-
-class _Tap:
-    """An AF_PACKET socket on one underlay bridge port, kept to IPv4/ARP between two Node IPs (what
-    ``tcpdump -i <port> 'host A and host B'`` would keep), read by a thread until :meth:`stop`."""
-
-    def __init__(self, netns: str, interface: str, node_ips: set[str]) -> None:
-        self.netns, self.interface = netns, interface
-        self.node_ips = {socket.inet_aton(ip) for ip in node_ips}
-        self.frames: list[tuple[float, bytes]] = []
-        self._stop = threading.Event()
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        try:
-            self._sock = socket_in(self.netns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-            with entered(self.netns):
-                self._sock.bind((self.interface, 0))
-        except OSError as exc:
-            if self._sock is not None:
-                self._sock.close()
-            raise CommandError(f"cannot tap {self.interface} in {self.netns}: {exc} (is the lab running?)",
-                               CommandFailure(["AF_PACKET", self.interface], None, str(exc))) from exc
-        self._thread = threading.Thread(target=self._run, name=f"tap-{self.interface}", daemon=True)
-        self._thread.start()
-
-    def _keep(self, data: bytes) -> bool:
-        if len(data) < 34:
-            return False
-        ethertype = struct.unpack_from("!H", data, 12)[0]
-        if ethertype == 0x0806:
-            return data[28:32] in self.node_ips or data[38:42] in self.node_ips
-        return ethertype == 0x0800 and data[26:30] in self.node_ips and data[30:34] in self.node_ips
-
-    def _run(self) -> None:
-        assert self._sock is not None
-        while not self._stop.is_set():
-            if not select.select([self._sock], [], [], 0.05)[0]:
-                continue
-            data = self._sock.recv(65535)
-            if self._keep(data):
-                self.frames.append((time.time(), data))
-
-    def stop(self, linger_s: float = 0.2) -> list[tuple[float, bytes]]:
-        time.sleep(linger_s)  # the last FIN/ACKs are still on their way
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        return self.frames
 
 
 def http_get(netns: str, ip: str, port: int, path: str = "/", timeout_s: float = 10.0) -> bytes:

@@ -17,7 +17,7 @@ from labkit.encryption.ipsec import available as ipsec_available
 from labkit.encryption.wireguard import available as wireguard_available
 from labkit.testing import run_notebook
 
-_spec = importlib.util.spec_from_file_location("ovs_conftest", Path(__file__).parents[1] / "ovs" / "conftest.py")
+_spec = importlib.util.spec_from_file_location("ovs_support", Path(__file__).parents[1] / "ovs" / "ovs_support.py")
 ovs_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ovs_conftest)
 

@@ -21,6 +21,7 @@ import os
 import pytest
 
 from labkit import Lab
+from labkit.testing import profile_snapshot, reset_to_snapshot
 from labkit.backends.kind.tools import preflight
 
 CONTEXT = os.environ.get("LABKIT_E2E_KUBE_CONTEXT", "")
@@ -52,43 +53,14 @@ def kind_lab(tmp_path_factory):
     options = {"context": CONTEXT} if CONTEXT else {}
     lab = Lab(backend=MODE, profile="workshop", name=f"e2e{os.getpid() % 100000}",
               state_dir=tmp_path_factory.mktemp("kind-lab"), backend_options=options)
-    lab._baseline = baseline(lab)  # type: ignore[attr-defined]
+    lab._baseline = profile_snapshot(lab)  # type: ignore[attr-defined]
     try:
         yield lab
     finally:
         lab.stop()
 
 
-# baseline/reset: the same as tests/e2e/ovs/conftest.py (conftest modules of sibling test
-# directories cannot import each other without making tests/ a package).
-def baseline(lab: Lab) -> dict:
-    """What reset() restores: the profile's objects and every pod's and namespace's labels."""
-    return {"refs": set(lab.state.objects), "pods": {p.key: dict(p.labels) for p in lab.state.pods},
-            "namespaces": {n.name: dict(n.labels) for n in lab.state.namespaces}}
-
-
-_DELETE_ORDER = ("ClusterNetworkPolicy", "NetworkPolicy", "ClusterGroup", "Group", "Service", "Deployment",
-                 "Pod", "Tier", "Namespace")
-
-
 @pytest.fixture
 def reset_lab():
-    """``reset_lab(lab)``: bring the shared lab back to its profile."""
-    return reset
-
-
-def reset(lab: Lab) -> None:
-    base = lab._baseline  # type: ignore[attr-defined]
-    extra = [ref for ref in lab.state.objects if ref not in base["refs"]]
-    extra.sort(key=lambda r: _DELETE_ORDER.index(r.kind) if r.kind in _DELETE_ORDER else len(_DELETE_ORDER))
-    for ref in extra:
-        lab.delete(ref, ignore_not_found=True)
-    for key, labels in base["pods"].items():
-        current = lab.state.pod(key).labels
-        if current != labels:
-            lab.label(key, **{**{k: None for k in current}, **labels})
-    for name, labels in base["namespaces"].items():
-        ns = lab.state.namespace(name)
-        if ns is not None and ns.labels != labels:
-            lab.label(f"ns:{name}", **{**{k: None for k in ns.labels if k != "kubernetes.io/metadata.name"},
-                                      **{k: v for k, v in labels.items() if k != "kubernetes.io/metadata.name"}})
+    """``reset_lab(lab)``: bring the shared lab back to its profile (labkit.testing.reset_to_snapshot)."""
+    return lambda lab: reset_to_snapshot(lab, lab._baseline)  # type: ignore[attr-defined]

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.errors import UnsupportedOperation
-from labkit.testing import format_mismatches, load_scenario, run_scenario, scenario_paths
+from labkit.testing import format_mismatches, load_scenario, run_differential, scenario_paths
 
 SCENARIOS = scenario_paths(Path(__file__).resolve().parents[2] / "scenarios")
 
@@ -25,26 +24,8 @@ def test_scenario_kind_matches_sim(path, kind_lab, reset_lab):
     if scenario.profile != "workshop":
         pytest.skip(f"{scenario.name} uses profile {scenario.profile}; the shared kind lab runs workshop")
     reset_lab(lab)
-    sim_vs_kind, skipped = [], []
-
-    def measure(lab, check):
-        sources = check.pods or check.expected.sources
-        destinations = check.pods or check.expected.destinations
-        expected = lab.expected_reachability(port=check.port, protocol=check.protocol, src_port=check.src_port,
-                                             sources=sources, destinations=destinations)
-        try:
-            got = lab.reachability(port=check.port, protocol=check.protocol, src_port=check.src_port,
-                                   sources=sources, destinations=destinations)
-        except UnsupportedOperation as exc:  # agnhost cannot fix the source port
-            skipped.append(f"{check.protocol}/{check.port} src_port={check.src_port}: {exc}")
-            return check.expected
-        diff = expected.diff(got)
-        if diff:
-            sim_vs_kind.append((check.protocol, check.port, check.src_port, diff))
-        return got
-
-    mismatches = run_scenario(scenario, lab, observe=measure)
-    assert not sim_vs_kind, f"{scenario.name}: kind (real Antrea) differs from sim: {sim_vs_kind}"
-    assert not mismatches, format_mismatches(scenario, mismatches)
-    if skipped:
-        print(f"{scenario.name}: not measured: {skipped}")
+    run = run_differential(scenario, lab)
+    assert not run.backend_vs_engine, f"{scenario.name}: kind (real Antrea) differs from sim: {run.backend_vs_engine}"
+    assert not run.mismatches, format_mismatches(scenario, run.mismatches)
+    if run.not_measured:  # agnhost cannot fix the source port
+        print(f"{scenario.name}: not measured: {run.not_measured}")

@@ -19,7 +19,7 @@ from labkit import Lab
 from labkit.flows.records import RuleAction
 from labkit.flows.traffic import TrafficProfile, TrafficRule
 
-from conftest import assert_no_leaks, require_ovs
+from ovs_support import assert_no_leaks, require_ovs
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

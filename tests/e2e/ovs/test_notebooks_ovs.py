@@ -27,7 +27,7 @@ from nbclient.exceptions import CellExecutionError
 
 from labkit.testing import run_notebook
 
-from conftest import assert_no_leaks, lab_namespaces, require_ovs
+from ovs_support import assert_no_leaks, lab_namespaces, require_ovs
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

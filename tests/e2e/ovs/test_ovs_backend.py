@@ -19,7 +19,7 @@ from labkit.backends.ovs.sweep import REGISTRY_DIR
 from labkit.errors import UnsupportedOperation
 from labkit.policy.traceflow import traceflow_from_explanation
 
-from conftest import assert_no_leaks, lab_namespaces, live_processes, require_ovs
+from ovs_support import assert_no_leaks, lab_namespaces, live_processes, require_ovs
 
 pytestmark = [pytest.mark.root]
 

@@ -17,7 +17,7 @@ from labkit.backends.ovs import names
 from labkit.smartnic import course
 from labkit.smartnic.offload import FIRST_PACKETS, OFFLOADED, TABLE_FULL, UNSUPPORTED_ACTION
 
-from conftest import assert_no_leaks, require_ovs
+from ovs_support import assert_no_leaks, require_ovs
 
 ESWITCH, DPU = "kind-worker", "kind-worker2"
 # x/a (kind-worker) <-> y/b (kind-worker): same node; y/a (kind-worker2) -> z/c (kind-worker): across the tunnel
