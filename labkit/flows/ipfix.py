@@ -479,6 +479,21 @@ class Decoder:
             offset += header.length
         return records
 
+    def feed_frame(self, data: bytes | bytearray | memoryview | Iterable[bytes],
+                   exporter: Hashable = None, *, schema: str = "flows", strings: str = "str",
+                   stats: Any = None) -> Any:
+        """Decode a batch straight into a pandas DataFrame, two orders of magnitude faster
+        than :meth:`feed` (see :mod:`labkit.flows.fastdecode`): ``data`` is a byte stream of
+        messages or a list of datagrams; ``schema="flows"`` gives
+        :func:`~labkit.flows.records.records_to_frame`'s frame, ``"ies"`` a column per IE.
+        Templates, counters and sequence gaps are this decoder's, as with :meth:`feed`; a
+        malformed message (a datagram, for a list) is skipped and reported in ``stats``
+        (a :class:`~labkit.flows.fastdecode.FrameStats`) instead of raising."""
+        from labkit.flows.fastdecode import decode_frame
+
+        return decode_frame(data, self, exporter, schema=schema, strings=strings,  # type: ignore[arg-type]
+                            stats=stats)
+
     def _decode_message(self, msg: memoryview, header: MessageHeader,
                         exporter: Hashable) -> list[DecodedRecord]:
         self.messages += 1
