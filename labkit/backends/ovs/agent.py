@@ -27,6 +27,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 from ...datapath.topology import GLOBAL_VIRTUAL_MAC, TUN_OFPORT, Topology
+from ...encryption.headers import internet_checksum as checksum  # RFC 1071, shared with the frame builders
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,6 @@ ETH_P_IP = 0x0800
 IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP = 1, 6, 17, 132
 ICMP_DEST_UNREACH, ICMP_HOST_ANO = 3, 10
 TCP_RST, TCP_ACK, TCP_SYN, TCP_FIN = 0x04, 0x10, 0x02, 0x01
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def ipv4_header(src: bytes, dst: bytes, proto: int, payload_len: int) -> bytes:

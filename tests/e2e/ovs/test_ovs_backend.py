@@ -204,23 +204,33 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_sweep_removes_a_killed_lab(tmp_path):
-    require_ovs()
-    name = f"crash{os.getpid() % 10000}"
-    state_dir = tmp_path / "state"
+def kill_lab_process(name: str, state_dir, while_running=lambda: None) -> None:
+    """Start lab ``name`` in a child process, call ``while_running()`` once it is up, then SIGKILL
+    the child: its namespaces and daemons stay behind, as after a crash."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, name, str(state_dir)], stdout=subprocess.PIPE, text=True,
                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
     try:
         assert child.stdout.readline().strip() == "ready"
-        assert lab_namespaces(name) and live_processes(str(state_dir))
-        report = sweep(lab_prefix(name))
-        assert report.skipped_running == [name], "a live lab is not swept by default"
+        while_running()
         child.send_signal(signal.SIGKILL)
         child.wait(10)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait(10)
+
+
+def test_sweep_removes_a_killed_lab(tmp_path):
+    require_ovs()
+    name = f"crash{os.getpid() % 10000}"
+    state_dir = tmp_path / "state"
+
+    def not_swept_while_running() -> None:
+        assert lab_namespaces(name) and live_processes(str(state_dir))
+        report = sweep(lab_prefix(name))
+        assert report.skipped_running == [name], "a live lab is not swept by default"
+
+    kill_lab_process(name, state_dir, not_swept_while_running)
     leftovers = lab_namespaces(name)
     assert leftovers, "SIGKILL leaves the namespaces behind: that is what sweep is for"
     report = sweep(lab_prefix(name))
@@ -236,16 +246,7 @@ def test_labkit_down_all_removes_a_lab_that_crashed_while_stopping(tmp_path):
     require_ovs()
     name = f"half{os.getpid() % 10000}"
     state_dir = tmp_path / "state"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, name, str(state_dir)], stdout=subprocess.PIPE, text=True,
-                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
-    try:
-        assert child.stdout.readline().strip() == "ready"
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
+    kill_lab_process(name, state_dir)
     daemons = live_processes(str(state_dir))
     assert daemons, "the killed lab's ovsdb-server/ovs-vswitchd/pod servers are still running"
     subprocess.run(["ip", "-force", "-batch", "-"], input="".join(f"netns del {ns}\n" for ns in lab_namespaces(name)),

@@ -2,29 +2,8 @@
 between commands, the capture is shown as a table and written as a pcap. Runtime: about 8 s."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
 
 from labkit.encryption import dissect, read_pcap
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture()
-def labkit(tmp_path):
-    env = {**os.environ, "LABKIT_STATE_DIR": str(tmp_path / "state")}
-
-    def run(*args, ok=True):
-        proc = subprocess.run([sys.executable, "-m", "labkit.cli", *args], capture_output=True, text=True, env=env,
-                              timeout=120, cwd=ROOT)
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-    return run
 
 
 def test_encryption_mode_persists_and_capture_follows_it(labkit, tmp_path):

@@ -2,27 +2,6 @@
 records filtered like ``antctl get flowrecords``. Runtime: about 10 s (five processes)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture()
-def labkit(tmp_path):
-    env = {**os.environ, "LABKIT_STATE_DIR": str(tmp_path / "state")}
-
-    def run(*args, ok=True):
-        proc = subprocess.run([sys.executable, "-m", "labkit.cli", *args], capture_output=True, text=True, env=env,
-                              timeout=120, cwd=ROOT)
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-    return run
 
 
 def test_flows_runs_traffic_and_filters_like_antctl(labkit):
