@@ -183,7 +183,7 @@ def cmd_matrix(args) -> int:
     m = lab.reachability(port=args.port, protocol=args.protocol, src_port=args.src_port, namespaces=namespaces)
     if args.output == "json":
         print(json.dumps({"probe": str(m.probe), "sources": m.sources, "destinations": m.destinations,
-                          "cells": [[c for c in row] for row in m.to_frame().values.tolist()]}, indent=1))
+                          "cells": m.verdict_names().tolist()}, indent=1))
     else:
         print(m)
         print("legend: . allow   X drop   R reject")

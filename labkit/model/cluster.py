@@ -304,13 +304,27 @@ class ClusterState:
                 if pod.pod_ip:
                     used[pod.node_name].add(pod.pod_ip)
         schedulable = [n.name for n in nodes.values() if n.schedulable] or list(nodes)
-        for pod in self.pods:  # restored pods first, so nobody takes their addresses
+        # A hint (node, IP) says where a pod lives: a lab restored from its state directory, or a
+        # snapshot of a real cluster (whose IPAM may hand out addresses outside the node's
+        # podCIDR). A pod its hint places is kept exactly there.
+        pinned: set[str] = set()
+        for pod in self.pods:  # hinted pods first, so nobody takes their addresses
             hint = self.allocation_hints.get(pod.key)
-            if hint and not pod.node_name and not pod.pod_ip and hint[0] in nodes and hint[1] not in used[hint[0]]:
+            if not hint or hint[0] not in nodes or pod.node_name not in ("", hint[0]) \
+                    or pod.pod_ip not in ("", hint[1]):
+                continue
+            if (pod.node_name, pod.pod_ip) == hint:
+                pinned.add(pod.key)
+            elif hint[1] not in used[hint[0]]:
                 used[hint[0]].add(hint[1])
-                counts[hint[0]] += 1
+                counts[hint[0]] += 1 if not pod.node_name else 0
+                pinned.add(pod.key)
                 self.objects[pod.ref] = replace(pod, node_name=hint[0], pod_ip=hint[1])
+        free: dict[str, Iterator[str]] = {}  # per node: its pod CIDR's free addresses, in order
+        networks = {name: ipaddress.ip_network(n.pod_cidr) if n.pod_cidr else None for name, n in nodes.items()}
         for pod in self.pods:
+            if pod.key in pinned:
+                continue
             node_name = pod.node_name
             if node_name not in nodes:
                 if not schedulable:
@@ -319,8 +333,14 @@ class ClusterState:
                 counts[node_name] += 1
             ip = pod.pod_ip
             newly_placed = node_name != pod.node_name
-            if not ip or not self._ip_in_node(ip, nodes[node_name]) or (newly_placed and ip in used[node_name]):
-                ip = self._next_ip(nodes[node_name], used[node_name])
+            net = networks[node_name]
+            if not ip or net is None or ipaddress.ip_address(ip) not in net or (newly_placed and ip in used[node_name]):
+                addresses = free.setdefault(node_name, self._free_ips(nodes[node_name], used[node_name]))
+                ip = next(addresses, "")
+                if not ip:
+                    node = nodes[node_name]
+                    raise ConflictError(f"node {node.name}: pod CIDR {node.pod_cidr} is full; add a node or use a "
+                                        "larger podCIDR")
             used[node_name].add(ip)
             if (node_name, ip) != (pod.node_name, pod.pod_ip):
                 self.objects[pod.ref] = replace(pod, node_name=node_name, pod_ip=ip)
@@ -336,18 +356,15 @@ class ClusterState:
                         break
 
     @staticmethod
-    def _ip_in_node(ip: str, node: Node) -> bool:
-        return bool(node.pod_cidr) and ipaddress.ip_address(ip) in ipaddress.ip_network(node.pod_cidr)
-
-    @staticmethod
-    def _next_ip(node: Node, used: set[str]) -> str:
+    def _free_ips(node: Node, used: set[str]) -> Iterator[str]:
+        """The node's pod CIDR addresses not in ``used`` (read as the iteration goes), in order."""
         net = ipaddress.ip_network(node.pod_cidr or "10.244.0.0/24")
         for i, host in enumerate(net.hosts()):
             if i == 0:
                 continue  # .1 is antrea-gw0, the node's gateway
-            if str(host) not in used:
-                return str(host)
-        raise ConflictError(f"node {node.name}: pod CIDR {node.pod_cidr} is full; add a node or use a larger podCIDR")
+            text = str(host)
+            if text not in used:
+                yield text
 
     # ------------------------------------------------------------------ delete
 

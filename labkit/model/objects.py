@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping, Union
 
 from .selectors import LabelSelector
@@ -126,9 +127,12 @@ class Pod:
     def ref(self) -> ObjectRef:
         return ObjectRef("", "Pod", self.namespace, self.name)
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """The pod as labkit names it everywhere: ``namespace/name`` (the upstream netpol tests' style)."""
+        """The pod as labkit names it everywhere: ``namespace/name`` (the upstream netpol tests' style).
+
+        Cached on the (immutable) pod: selectors read it once per pod per selector, 10^7 times
+        for 10,000 pods x 2,000 policies."""
         return f"{self.namespace}/{self.name}"
 
     def named_port(self, name: str, protocol: str) -> int | None:

@@ -194,12 +194,11 @@ class _Builder:
             for peer in plain:
                 members = members | self.peer_members(policy, peer)
             out.append((applied, members))
-        pod_ns = {p.key: p.namespace for p in self.sel.pods}
         for peer in scoped:
             # Partition the applied-to pods by the namespaces their peers come from.
             buckets: dict[tuple, set[str]] = defaultdict(set)
             for key in applied:
-                ns = pod_ns[key]
+                ns = key.partition("/")[0]  # pod keys are namespace/name
                 if peer.namespaces_match_self:
                     buckets[(ns,)].add(key)
                 else:

@@ -43,10 +43,18 @@ class Selection:
     ns_labels: dict[str, dict[str, str]] = field(init=False)
     pods: list[Pod] = field(init=False)
     _cache: dict = field(init=False, default_factory=dict)
+    # namespace -> [(labels, keys of the pods with exactly those labels)]: a selector is matched
+    # once per distinct label set (10,000 pods often carry a few hundred), not once per pod.
+    _label_sets: dict[str, list[tuple[dict[str, str], list[str]]]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.ns_labels = {ns.name: dict(ns.labels) for ns in self.state.namespaces}
         self.pods = self.state.pods
+        by_labels: dict[str, dict[tuple, tuple[dict[str, str], list[str]]]] = {}
+        for p in self.pods:
+            entry = by_labels.setdefault(p.namespace, {}).setdefault(tuple(sorted(p.labels.items())), (p.labels, []))
+            entry[1].append(p.key)
+        self._label_sets = {ns: list(sets.values()) for ns, sets in by_labels.items()}
 
     def namespaces(self, selector: LabelSelector) -> set[str]:
         key = ("ns", selector)
@@ -71,15 +79,16 @@ class Selection:
         else:
             allowed_ns = None
         out = frozenset(
-            p.key for p in self.pods
-            if (allowed_ns is None or p.namespace in allowed_ns)
-            and (pod_selector is None or pod_selector.matches(p.labels))
+            k for ns in (self._label_sets if allowed_ns is None else allowed_ns)
+            for labels, keys in self._label_sets.get(ns, ())
+            if pod_selector is None or pod_selector.matches(labels)
+            for k in keys
         )
         self._cache[key] = out
         return out
 
     def pods_in(self, namespaces: set[str]) -> frozenset[str]:
-        return frozenset(p.key for p in self.pods if p.namespace in namespaces)
+        return frozenset(k for ns in namespaces for _, keys in self._label_sets.get(ns, ()) for k in keys)
 
     def pods_with_service_account(self, namespace: str, name: str) -> frozenset[str]:
         return frozenset(p.key for p in self.pods if p.namespace == namespace and p.service_account == name)
