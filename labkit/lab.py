@@ -189,15 +189,10 @@ class Lab:
         self._sync([dict(obj.raw) for obj, _ in items])
         return result
 
-    def delete(self, what: ManifestSource | ObjectRef, ignore_not_found: bool = False) -> list[ObjectRef]:
-        """Delete the objects a manifest names, or one object given as ``kind/[namespace/]name``."""
-        if isinstance(what, ObjectRef):
-            refs = [what]
-        elif isinstance(what, str) and resolve_path(what) is None and (ref := parse_ref(what)) is not None:
-            refs = [ref]
-        else:
-            refs = [obj.ref for obj, _ in load_manifest(what)]
-        deleted = self.state.delete(refs, ignore_not_found=ignore_not_found)
+    def delete(self, what: ManifestSource | ObjectRef | list[str | ObjectRef],
+               ignore_not_found: bool = False) -> list[ObjectRef]:
+        """Delete the objects a manifest names, or objects given as ``kind/[namespace/]name`` (one or a list)."""
+        deleted = self.state.delete(_refs_to_delete(what), ignore_not_found=ignore_not_found)
         for ref in deleted:
             self._applied.pop(ref, None)
             if ref.kind == "Namespace":
@@ -205,6 +200,27 @@ class Lab:
                     self._applied.pop(other)
         self._sync([])
         return deleted
+
+    def diff(self, apply: ManifestSource | None = None, delete: ManifestSource | ObjectRef | list | None = None,
+             probes: list | None = None):
+        """What would change if ``apply`` were applied and ``delete`` deleted (what ``lab.apply`` /
+        ``lab.delete`` take; deletions first), without changing the lab: a
+        :class:`~labkit.policy.diff.PolicyDiff` of every (source, destination, probe) whose verdict
+        differs, with the deciding rule before and after (``.to_frame()``, ``.summary()``).
+
+        ``probes``: ``[("TCP", 80), ("UDP", 53), ("ICMP", None)]``, or ``None`` for one probe per
+        span of ports/ICMP types the rules of either state tell apart (nothing goes unseen).
+        Computed by the engine on every backend: the change is applied to a scratch copy of the
+        cluster state, the backend is never synced and no packet is sent.
+        """
+        from .policy.diff import diff_states, scratch_state
+
+        after = scratch_state(self.state)
+        if delete is not None:
+            after.delete(_refs_to_delete(delete))
+        if apply is not None:
+            after.apply(*parse_manifest(apply))
+        return diff_states(self.state, after, probes, before_policies=self.policy_set)
 
     def label(self, target: str, **labels: str | None) -> None:
         """Change a pod's (``ns/name``) or namespace's (``ns:name``) labels; None removes a label."""
@@ -292,9 +308,10 @@ class Lab:
 
     def expected_reachability(self, port: int | None = 80, protocol: str = "TCP", src_port: int | None = None,
                               sources: list[str] | None = None, destinations: list[str] | None = None,
-                              namespaces: list[str] | None = None) -> Reachability:
+                              namespaces: list[str] | None = None, icmp_type: int = 8,
+                              icmp_code: int = 0) -> Reachability:
         """What Antrea's semantics predict (the engine), whatever the backend."""
-        probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port)
+        probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port, icmp_type, icmp_code)
         ev = evaluate(self.policy_set, self.state.pods, probe, self._pod_keys(sources, namespaces),
                       self._pod_keys(destinations, namespaces))
         return Reachability.from_evaluation(ev, probe, self.policy_set, backend="engine")
@@ -515,6 +532,17 @@ class Lab:
             if record.get("encryption", "none") != "none":  # trafficEncryptionMode set by an earlier command
                 lab.set_encryption(record["encryption"])
         return lab
+
+
+def _refs_to_delete(what: ManifestSource | ObjectRef | list) -> list[ObjectRef]:
+    """Objects named by a reference (``acnp/name``, an ObjectRef), a list of references, or a manifest."""
+    if isinstance(what, ObjectRef):
+        return [what]
+    if isinstance(what, str) and resolve_path(what) is None and (ref := parse_ref(what)) is not None:
+        return [ref]
+    if isinstance(what, (list, tuple)) and what and all(isinstance(w, (str, ObjectRef)) for w in what):
+        return [ref for w in what for ref in _refs_to_delete(w)]
+    return [obj.ref for obj, _ in load_manifest(what)]
 
 
 def load_manifest_docs(docs: list[Document]) -> list[tuple[Any, Document]]:

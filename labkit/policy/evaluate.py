@@ -103,11 +103,18 @@ class Evaluation:
         pairs = [(i, dst_pos[k]) for i, k in enumerate(self.sources) if k in dst_pos]
         self.self_pairs = (np.array([p[0] for p in pairs], dtype=np.int64),
                            np.array([p[1] for p in pairs], dtype=np.int64))
-        # Column-major (Fortran order): one destination's verdicts are contiguous, which is what
-        # Reachability.to_frame hands pandas (one Categorical per destination) without a transpose.
-        verdict = self.class_verdict.T.take(self.src_class, axis=1).take(self.dst_class, axis=0).T
-        verdict[self.self_pairs] = ALLOW  # self traffic never reaches OVS
-        self.verdict = verdict
+        self._verdict: np.ndarray | None = None
+
+    @property
+    def verdict(self) -> np.ndarray:
+        """The pod x pod verdicts (built on first use: a diff of two states needs only classes)."""
+        if self._verdict is None:
+            # Column-major (Fortran order): one destination's verdicts are contiguous, which is what
+            # Reachability.to_frame hands pandas (one Categorical per destination) without a transpose.
+            verdict = self.class_verdict.T.take(self.src_class, axis=1).take(self.dst_class, axis=0).T
+            verdict[self.self_pairs] = ALLOW  # self traffic never reaches OVS
+            self._verdict = verdict
+        return self._verdict
 
     def __repr__(self) -> str:
         return (f"<Evaluation {len(self.sources)}x{len(self.destinations)} pods, "
@@ -297,7 +304,8 @@ class _Members:
         return found
 
 
-def _partition(n: int, columns: list[np.ndarray], values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _partition(n: int, columns: list[np.ndarray], values: np.ndarray,
+               weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classes of ``n`` items that belong to the same ``columns`` (position arrays) and have equal
     rows in ``values`` (n x m ints): (class of each item, a representative per class, the
     classes x columns membership matrix).
@@ -308,7 +316,8 @@ def _partition(n: int, columns: list[np.ndarray], values: np.ndarray) -> tuple[n
     fingerprint collision (about 10^-11 for 10,000 items), computed from the full membership matrix.
     """
     rng = np.random.default_rng(0x5EED)
-    weights = rng.integers(0, 2**63, size=len(columns), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    if weights is None:  # (tests pass colliding weights)
+        weights = rng.integers(0, 2**63, size=len(columns), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     fingerprint = np.zeros(n, dtype=np.uint64)
     for c, pos in enumerate(columns):
         fingerprint[pos] ^= weights[c]
@@ -349,7 +358,7 @@ class _Prepared:
     dst_class: np.ndarray
     src_members: np.ndarray  # (source classes x rules) bool
     dst_members: np.ndarray  # (destination classes x rules) bool
-    isolated: np.ndarray  # per source class (egress) or destination class (ingress)
+    isolated: np.ndarray  # isolation signature (0: not isolated) per source (egress) / destination (ingress) class
     named: np.ndarray  # (destination classes x names) resolved named ports (0: none)
 
 
@@ -379,6 +388,10 @@ class Engine:
             if pod is not None and pod.ports:
                 for c, (name, protocol) in enumerate(self.names):
                     named[j, c] = pod.named_port(name, protocol) or 0
+        # Per direction: the isolation signature of each source (egress) or destination (ingress)
+        # pod, and the K8s NetworkPolicies of each signature.
+        self.isolation_ids: dict[str, np.ndarray] = {}
+        self.isolation_sets: dict[str, list[tuple[str, ...]]] = {}
         self._prepared = {d: self._prepare(d, src, dst, named) for d in DIRECTIONS}
 
     def _prepare(self, direction: str, src: _Members, dst: _Members, named: np.ndarray) -> _Prepared:
@@ -387,21 +400,27 @@ class Engine:
         here, there = (src, dst) if direction == "Egress" else (dst, src)
         applied = [here.positions(r.applied_to) for r in rules]
         peers = [there.positions(r.peers.pods) for r in rules]
+        # K8s isolation as a signature per pod: which NetworkPolicies isolate it in this direction
+        # (0: none). Pods isolated by different policies are kept apart, so that a class pair has
+        # one explanation ("K8s NetworkPolicy isolation (x/deny-all)").
         isolation = self.policy_set.isolation[direction]
-        isolated = np.fromiter((i for i, k in enumerate(here.keys) if k in isolation), dtype=np.int64)
+        signatures: dict[tuple[str, ...], int] = {(): 0}
+        signature = np.fromiter((signatures.setdefault(tuple(isolation.get(k, ())), len(signatures))
+                                 for k in here.keys), dtype=np.int32, count=len(here.keys))
+        self.isolation_ids[direction] = signature
+        self.isolation_sets[direction] = list(signatures)
         used = sorted({self._name_index[(spec.port, spec.protocol)] for r in rules for spec in r.ports
                        if isinstance(spec.port, str)})
         s_cols, d_cols = (applied, peers) if direction == "Egress" else (peers, applied)
-        s_extra = [isolated] if direction == "Egress" else []
-        d_extra = [isolated] if direction == "Ingress" else []
-        src_class, src_rep, s_cls = _partition(len(src.keys), s_cols + s_extra, np.zeros((len(src.keys), 0), np.int32))
-        dst_class, dst_rep, d_cls = _partition(len(dst.keys), d_cols + d_extra, named[:, used])
-        is_isolated = (s_cls if direction == "Egress" else d_cls)[:, -1].copy()
+        none = np.zeros((len(here.keys), 0), dtype=np.int32)
+        s_values = signature[:, None] if direction == "Egress" else np.zeros((len(src.keys), 0), dtype=np.int32)
+        d_values = np.concatenate([named[:, used], signature[:, None] if direction == "Ingress" else none], axis=1)
+        src_class, src_rep, s_cls = _partition(len(src.keys), s_cols, s_values)
+        dst_class, dst_rep, d_cls = _partition(len(dst.keys), d_cols, d_values)
+        isolated = signature[src_rep] if direction == "Egress" else signature[dst_rep]
         full_named = np.zeros((len(dst_rep), len(self.names)), dtype=np.int32)
         full_named[:, used] = named[dst_rep][:, used]
-        return _Prepared(direction, rules, stage_of, src_class, dst_class,
-                         np.ascontiguousarray(s_cls[:, :len(rules)]), np.ascontiguousarray(d_cls[:, :len(rules)]),
-                         is_isolated, full_named)
+        return _Prepared(direction, rules, stage_of, src_class, dst_class, s_cls, d_cls, isolated, full_named)
 
     @property
     def classes(self) -> dict[str, tuple[int, int]]:
@@ -459,12 +478,12 @@ class Engine:
         for pos, vec in named_cols.items():
             b[:, pos] &= vec
         # Merge the classes further: for this probe only the active rules tell pods apart.
-        iso_src = prep.isolated if prep.direction == "Egress" else np.zeros(ks, dtype=bool)
-        iso_dst = prep.isolated if prep.direction == "Ingress" else np.zeros(kd, dtype=bool)
+        iso_src = prep.isolated if prep.direction == "Egress" else np.zeros(ks, dtype=np.int32)
+        iso_dst = prep.isolated if prep.direction == "Ingress" else np.zeros(kd, dtype=np.int32)
         s_inv, s_rep = _row_classes(a, iso_src[:, None])
         d_inv, d_rep = _row_classes(b, iso_dst[:, None])
         a, b = a[s_rep], b[d_rep]
-        iso = (iso_src[s_rep][:, None] if prep.direction == "Egress" else iso_dst[d_rep][None, :])
+        iso = (iso_src[s_rep][:, None] if prep.direction == "Egress" else iso_dst[d_rep][None, :]) != 0
         ks2, kd2 = a.shape[0], b.shape[0]
 
         stage_of = prep.stage_of[active] if active else np.zeros(0, dtype=np.int8)

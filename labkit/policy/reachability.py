@@ -106,8 +106,11 @@ class Explanation:
     _repr_pretty_ = lambda self, p, cycle: p.text(str(self))  # noqa: E731  (IPython pretty printer)
 
 
-def _decision(direction: str, code: int, rule_id: int, pass_id: int, policy_set: PolicySet | None,
+def decision_of(direction: str, code: int, rule_id: int, pass_id: int, policy_set: PolicySet | None,
               pod: str) -> Decision:
+    """One side's Decision from the engine's codes: its verdict code, deciding rule id (or
+    NO_RULE / K8S_ISOLATION / SELF), the Pass rule that handed it on, for ``pod`` (the source on
+    egress, the destination on ingress)."""
     action = ("Allow", "Drop", "Reject")[code]
     if rule_id == SELF:
         return Decision(direction, action, "self")
@@ -235,8 +238,8 @@ class Reachability:
             raise ValueError("this matrix was measured, not computed: use lab.explain() for the engine's reason")
         i, j = self.sources.index(src), self.destinations.index(dst)
         (e_code, e_rule, e_pass), (i_code, i_rule, i_pass) = self.evaluation.cell(i, j)
-        egress = _decision("Egress", e_code, e_rule, e_pass, self.policy_set, src)
-        ingress = _decision("Ingress", i_code, i_rule, i_pass, self.policy_set, dst)
+        egress = decision_of("Egress", e_code, e_rule, e_pass, self.policy_set, src)
+        ingress = decision_of("Ingress", i_code, i_rule, i_pass, self.policy_set, dst)
         return Explanation(src, dst, self.probe, VERDICT_NAMES[int(self.codes[i, j])], egress, ingress)
 
     # ------------------------------------------------------------------ comparison and display
