@@ -26,6 +26,8 @@ EPILOG = """examples:
   labkit explain x/a y/b --port 80        which rule decided, on each side
   labkit get acnp                         kubectl-like tables (pods, netpol, acnp, annp, tiers, cg, grp ...)
   labkit lint                             ties Antrea resolves nondeterministically, shadowed rules ...
+  labkit diff -f new-policy.yaml          what a change would open and close, without applying it
+  labkit up --from-snapshot cluster.yaml  a real cluster's objects (kubectl get ... -A -o yaml), offline
   labkit flows --duration 60 --action drop   run the shop's traffic; the flows a policy dropped
   labkit encryption wireGuard             switch inter-Node traffic to WireGuard (none | ipsec | wireGuard)
   labkit capture x/a y/a -w a.pcap        what a tap on the underlay sees of one HTTP GET (table + pcap)
@@ -75,11 +77,20 @@ def cmd_up(args) -> int:
     options = {"context": args.context} if args.context else {}
     if args.backend == "kind":
         options["progress"] = lambda event: print(f"  {event}", file=sys.stderr)
-    lab = Lab(backend=args.backend, profile=args.profile, name=args.name, state_dir=directory,
-              backend_options=options)
+    if args.from_snapshot and args.profile:
+        raise LabkitError("--profile and --from-snapshot both say what the cluster holds; give one of them")
+    if args.from_snapshot:
+        lab = Lab.from_snapshot(args.from_snapshot, backend=args.backend, name=args.name, state_dir=directory,
+                                backend_options=options)
+    else:
+        lab = Lab(backend=args.backend, profile=args.profile, name=args.name, state_dir=directory,
+                  backend_options=options)
     lab.save()
     print(f"lab {lab.name!r} is up: backend {lab.backend_name}, profile {lab.profile.name}, "
           f"{len(lab.state.nodes)} nodes, {len(lab.state.pods)} pods (state in {directory})")
+    if lab.snapshot_report is not None:
+        for line in lab.snapshot_report.lines():
+            print(f"  {line}")
     return 0
 
 
@@ -197,6 +208,131 @@ def cmd_explain(args) -> int:
     explanation = lab.explain(args.src, args.dst, port=args.port, protocol=args.protocol, src_port=args.src_port)
     print(json.dumps(explanation.to_dict(), indent=1) if args.output == "json" else explanation)
     return 0
+
+
+class _ApplyOrDelete(argparse.Action):
+    """``-f FILE``: a manifest to apply; after a bare ``--delete``, one whose objects are deleted."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        target = "delete" if getattr(namespace, "deleting", False) else "filename"
+        setattr(namespace, target, (getattr(namespace, target) or []) + [value])
+
+
+class _Delete(argparse.Action):
+    """``--delete REF|FILE`` deletes that; a bare ``--delete`` makes the following ``-f`` deletions."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if value is None:
+            namespace.deleting = True
+        else:
+            namespace.delete = (namespace.delete or []) + [value]
+
+
+def _diff_lab(args) -> Lab:
+    """The cluster a diff runs on: a snapshot, a profile (both in memory, never saved), or the lab --name."""
+    if args.from_snapshot and args.profile:
+        raise LabkitError("--profile and --from-snapshot both say what the cluster holds; give one of them")
+    if args.from_snapshot:
+        return Lab.from_snapshot(args.from_snapshot, name=args.name)
+    if args.profile:
+        return Lab(profile=args.profile, name=args.name)
+    return _load(args)
+
+
+def _probe(text: str) -> tuple:
+    """``TCP/80``, ``udp/53``, ``ICMP`` or ``ICMP/3/1`` -> a probe tuple for lab.diff."""
+    parts = text.upper().split("/")
+    try:
+        if parts[0] == "ICMP":
+            return ("ICMP", (int(parts[1]), int(parts[2]) if len(parts) > 2 else 0) if len(parts) > 1 else None)
+        if len(parts) == 2:
+            return (parts[0], int(parts[1]))
+    except ValueError:
+        pass
+    raise LabkitError(f"--probe {text!r}: write PROTOCOL/PORT (TCP/80, UDP/53, SCTP/9000) or ICMP[/TYPE[/CODE]]")
+
+
+def _manifest_documents(sources: list[str]):
+    from .model.manifest import read_documents
+
+    return [doc for source in sources for doc in read_documents(sys.stdin.read() if source == "-" else source)]
+
+
+def _git_diff(args, probes):
+    from ._util.git import manifest_files, read_file, revision_range
+    from .model.manifest import load_manifest, policy_documents
+
+    base, head = revision_range(args.git)
+    trees = {}
+    for rev in (base, head):
+        files = [(f"{rev}:{path}", read_file(rev, path)) for path in manifest_files(rev, args.paths)]
+        docs, others = policy_documents(files)
+        trees[rev] = docs
+        if others:
+            print(f"note: {rev}: left out {sum(others.values())} documents that are not policies ("
+                  + ", ".join(f"{k} {n}" for k, n in sorted(others.items())) + ")", file=sys.stderr)
+    base_refs = [obj.ref for obj, _ in load_manifest(trees[base])] if trees[base] else []
+    head_refs = {obj.ref for obj, _ in load_manifest(trees[head])} if trees[head] else set()
+    lab = _diff_lab(args)
+    if trees[base]:
+        lab.apply(trees[base])
+    removed = [ref for ref in base_refs if ref not in head_refs]
+    title = f"{args.git}" + (f" ({', '.join(args.paths)})" if args.paths else "")
+    return lab, lab.diff(apply=trees[head] or None, delete=removed or None, probes=probes), title
+
+
+def cmd_diff(args) -> int:
+    """Exit 0: no change; 1: changes and --exit-code; 2: an error (as diff(1) does)."""
+    try:
+        return _diff(args)
+    except LabkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _diff(args) -> int:
+    from .policy.diff_report import to_text
+
+    probes = [_probe(p) for p in args.probe] if args.probe else None
+    if args.git:
+        if args.filename or args.delete:
+            raise LabkitError("--git compares the policy files of two revisions; -f and --delete change a lab: "
+                              "use one or the other")
+        lab, diff, title = _git_diff(args, probes)
+    else:
+        if args.paths:
+            raise LabkitError(f"paths ({' '.join(args.paths)}) are for --git BASE..HEAD; for files use -f FILE")
+        if not args.filename and not args.delete:
+            raise LabkitError("nothing to compare: give -f NEW.yaml, --delete REF (or --delete -f OLD.yaml), "
+                              "or --git BASE..HEAD [PATHS]")
+        lab = _diff_lab(args)
+        apply = _manifest_documents(args.filename) if args.filename else None
+        delete = [sys.stdin.read() if d == "-" else d for d in args.delete] if args.delete else None
+        diff = lab.diff(apply=apply, delete=delete, probes=probes)
+        title = " ".join([f"apply {', '.join(args.filename)}"] if args.filename else []
+                         + ([f"delete {', '.join(args.delete)}"] if args.delete else []))
+    cluster = (f"snapshot {args.from_snapshot}" if args.from_snapshot else f"profile {lab.profile.name}"
+               if args.profile else f"lab {lab.name}")
+    title = args.title or f"{title} on {cluster}"
+    if args.output == "markdown":
+        print(diff.to_markdown(max_rows=args.max_rows, title=title), end="")
+    elif args.output == "csv":
+        print(diff.to_frame().to_csv(index=False), end="")
+    elif args.output == "json":
+        frame = diff.to_frame()
+        print(json.dumps({"title": title, "changed": len(diff), "counts": diff.counts(),
+                          "by_namespace": json.loads(diff.summary().reset_index().to_json(orient="records")),
+                          "probes": [str(s) for s in diff.spans], "pods_added": diff.pods_added,
+                          "pods_removed": diff.pods_removed, "warnings": diff.warnings,
+                          "changes": json.loads(frame.astype(object).where(frame.notna(), None).to_json(
+                              orient="records"))}, indent=1))
+    else:
+        print(f"# {title}")
+        print(to_text(diff, max_rows=args.max_rows))
+    if args.output != "table":
+        for warning in diff.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    return 1 if args.exit_code and diff else 0
 
 
 def cmd_validate(args) -> int:
@@ -402,6 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default=None,
                    help=f"cluster profile from clusters/ ({', '.join(available_profiles())}) or a path; "
                         "default: an empty cluster")
+    p.add_argument("--from-snapshot", metavar="FILE",
+                   help="a real cluster's objects, as 'kubectl get namespaces,nodes,pods,services,networkpolicies,"
+                        "clusternetworkpolicies,networkpolicies.crd.antrea.io,tiers,clustergroups,groups -A -o yaml' "
+                        "printed them (pods keep their nodes and IPs; see docs/whatif.md)")
     p = add("down", cmd_down, "stop a lab and remove its state")
     p.add_argument("--all", action="store_true", help="every lab, plus leftovers of crashed labs")
     p = add("status", cmd_status, "show a lab's backend, profile and object counts")
@@ -430,6 +570,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="TCP", type=str.upper, choices=("TCP", "UDP", "SCTP", "ICMP"))
     p.add_argument("--src-port", type=int, default=None)
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    p = add("diff", cmd_diff,
+            "what a policy change opens and closes, without applying it: the connections (source, destination, "
+            "port) whose verdict changes, with the deciding rule before and after",
+            epilog="examples:\n"
+                   "  labkit diff -f new-policy.yaml                      on the lab --name\n"
+                   "  labkit diff -f new.yaml --delete -f old.yaml        replace old.yaml's objects by new.yaml's\n"
+                   "  labkit diff --delete acnp/legacy --probe TCP/80     one object, one probe\n"
+                   "  labkit diff --git origin/main..HEAD policies/ --from-snapshot cluster.yaml -o markdown\n\n"
+                   "exit status: 0 no change (or no --exit-code), 1 changes with --exit-code, 2 an error",
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-f", "--filename", action=_ApplyOrDelete, metavar="FILE",
+                   help="manifest to apply (file, directory or - for stdin); after a bare --delete: to delete")
+    p.add_argument("--delete", action=_Delete, nargs="?", metavar="REF|FILE",
+                   help="delete an object (acnp/NAME, netpol/NS/NAME ...) or a manifest's objects; a bare --delete "
+                        "makes the following -f files deletions (deletions happen before applies)")
+    p.add_argument("--git", metavar="BASE..HEAD",
+                   help="compare the policy files (NetworkPolicy, ClusterNetworkPolicy, Tier, ClusterGroup, Group) "
+                        "of two git revisions, under PATHS (default: the whole repository)")
+    p.add_argument("paths", nargs="*", metavar="PATHS", help="with --git: files or directories to compare")
+    p.add_argument("--profile", help="run on a lab profile (in memory) instead of the lab --name")
+    p.add_argument("--from-snapshot", metavar="FILE", help="run on a kubectl snapshot of a real cluster (in memory)")
+    p.add_argument("--probe", action="append", metavar="PROTO/PORT",
+                   help="probe only this (TCP/80, UDP/53, ICMP, ICMP/3/1; repeatable); default: one probe per "
+                        "port range and ICMP type the rules tell apart, so nothing goes unseen")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when any connection changes (for CI)")
+    p.add_argument("-o", "--output", choices=("table", "markdown", "csv", "json"), default="table",
+                   help="table (default), markdown (a pull-request comment), csv or json (every row)")
+    p.add_argument("--max-rows", type=int, default=50,
+                   help="rows shown by table and markdown (default 50; 0: all); csv and json show all")
+    p.add_argument("--title", help="heading of the report (default: what was compared, on which cluster)")
     p = add("validate", cmd_validate, "check manifests as the API server and Antrea's webhook would; applies nothing")
     p.add_argument("-f", "--filename", action="append", help="manifest file, directory, or - for stdin")
     p = add("label", cmd_label, "set (key=value) or remove (key-) labels of a pod (ns/name) or namespace (ns:name)")

@@ -28,7 +28,7 @@ from .model.cluster import ApplyResult, ClusterState
 from .model.kinds import KIND_ALIASES, parse_ref
 from .model.manifest import ManifestSource, load_manifest, parse_manifest, resolve_path
 from .model.objects import ObjectRef, Pod
-from .model.profile import Profile, load_profile
+from .model.profile import SNAPSHOT, Profile, load_profile
 from .model.yamlsrc import Document, documents_from_data
 from .policy.compiler import PolicySet, compile_policies
 from .policy.evaluate import evaluate
@@ -123,10 +123,33 @@ class Lab:
         self.backend = None
         self.running = False
         self._encryption = "none"
+        self.snapshot_report = None  # what Lab.from_snapshot loaded and skipped
         if self.profile.documents and not _restoring:  # a restored lab replays its own saved objects
             self._apply_items(load_manifest_docs(self.profile.documents))
         if start:
             self.start()
+
+    @classmethod
+    def from_snapshot(cls, path: str | os.PathLike, backend: str = "sim", name: str = "lab",
+                      state_dir: str | os.PathLike | None = None, start: bool = True,
+                      backend_options: dict[str, Any] | None = None) -> "Lab":
+        """A lab holding a real cluster's objects, read from what ``kubectl get namespaces,nodes,pods,
+        services,networkpolicies,clusternetworkpolicies,networkpolicies.crd.antrea.io,tiers,
+        clustergroups,groups -A -o yaml`` printed: its nodes, and every Pod on its node with its IP.
+        ``lab.snapshot_report`` says what was loaded and what was skipped (kinds and fields labkit
+        does not model, hostNetwork / terminated / Pending Pods) and why; see
+        :mod:`labkit.model.snapshot`. Meant for the sim backend: matrices, lint and diff offline.
+        """
+        from .model.snapshot import load_snapshot
+
+        snapshot = load_snapshot(path)
+        lab = cls(backend=backend, profile=SNAPSHOT, name=name, state_dir=state_dir, start=False,
+                  backend_options=backend_options, _allocations=snapshot.allocations)
+        lab._apply_items(snapshot.items)
+        lab.snapshot_report = snapshot.report
+        if start:
+            lab.start()
+        return lab
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -23,7 +23,8 @@ def _describe(argv: Sequence[str]) -> str:
 
 
 def run(argv: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S, input: str | None = None,
-        env: Mapping[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        env: Mapping[str, str] | None = None, check: bool = True,
+        cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
     """Run ``argv`` (no shell) and return the completed process (text mode).
 
     Raises CommandError when the command is missing, times out, or (with ``check``) exits non-zero.
@@ -37,7 +38,7 @@ def run(argv: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S, input: str
     try:
         proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout_s,
                               env=full_env, stdin=None if input is not None else subprocess.DEVNULL,
-                              check=False)  # the exit code is checked below, into CommandError
+                              check=False, cwd=cwd)  # the exit code is checked below, into CommandError
     except FileNotFoundError as exc:
         raise CommandError(f"command not found: {argv[0]} (while running: {_describe(argv)}); "
                            "install it (apt-get install openvswitch-switch iproute2 ethtool)",

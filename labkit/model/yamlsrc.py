@@ -65,6 +65,19 @@ _Loader.add_implicit_resolver(
 )
 
 
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """LibYAML's parser with :class:`_Loader`'s resolvers: 20x faster, no line numbers."""
+
+
+_FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+
+def load_fast(text: str) -> list[Any]:
+    """Every document of multi-document YAML text, as plain data (for large machine-written files
+    such as ``kubectl get -o yaml`` snapshots, where line numbers matter less than speed)."""
+    return [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
+
+
 def _to_python(node: yaml.Node, loader: _Loader, path: str, lines: dict[str, int]) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):

@@ -412,9 +412,9 @@ class Engine:
         used = sorted({self._name_index[(spec.port, spec.protocol)] for r in rules for spec in r.ports
                        if isinstance(spec.port, str)})
         s_cols, d_cols = (applied, peers) if direction == "Egress" else (peers, applied)
-        none = np.zeros((len(here.keys), 0), dtype=np.int32)
         s_values = signature[:, None] if direction == "Egress" else np.zeros((len(src.keys), 0), dtype=np.int32)
-        d_values = np.concatenate([named[:, used], signature[:, None] if direction == "Ingress" else none], axis=1)
+        d_values = np.concatenate([named[:, used], signature[:, None]], axis=1) if direction == "Ingress" \
+            else named[:, used]
         src_class, src_rep, s_cls = _partition(len(src.keys), s_cols, s_values)
         dst_class, dst_rep, d_cls = _partition(len(dst.keys), d_cols, d_values)
         isolated = signature[src_rep] if direction == "Egress" else signature[dst_rep]

@@ -63,3 +63,14 @@ def test_pods_isolated_by_different_policies_stay_apart_and_explain_per_pod():
         assert ev.ingress.dst_class[1] != ev.ingress.dst_class[0]  # x/a and x/b
         # a whole-matrix view agrees with the per-cell one
         assert (ev.ingress_rule == np.array([[ev.cell(i, j)[1][1] for j in range(9)] for i in range(9)])).all()
+
+
+def test_sources_and_destinations_of_different_sizes():
+    with Lab(profile="workshop") as lab:
+        lab.apply("policies/deny-all.yaml")
+        full = lab.reachability()
+        part = lab.reachability(sources=["y/a", "z/b"], destinations=["x/a", "x/b", "y/c", "z/b"])
+        for s in part.sources:
+            for d in part.destinations:
+                assert part[s, d] == full[s, d]
+        assert part["z/b", "z/b"] == "allow"  # itself
