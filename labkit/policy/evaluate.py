@@ -33,6 +33,7 @@ How it stays fast and small at 10,000 pods x 2,000 policies:
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -53,6 +54,7 @@ SELF = -3  # a pod talking to itself
 
 _WORD_BITS = 64
 _NONE = 255  # action code of "no rule matched" in lookups
+_SMALL = 4096  # class pairs below which merging classes further costs more than it saves
 
 
 # ---------------------------------------------------------------------------- results
@@ -371,7 +373,8 @@ class Engine:
 
     def __init__(self, policy_set: PolicySet, pods: Sequence[Pod], sources: Sequence[str] | None = None,
                  destinations: Sequence[str] | None = None) -> None:
-        self.policy_set = policy_set
+        # (The engine keeps the compiled rules it needs, not the PolicySet: the cache of engines
+        # must not keep the PolicySet it is keyed on alive.)
         self.sources = list(sources) if sources is not None else [p.key for p in pods]
         self.destinations = list(destinations) if destinations is not None else [p.key for p in pods]
         by_key = {p.key: p for p in pods}
@@ -392,10 +395,11 @@ class Engine:
         # pod, and the K8s NetworkPolicies of each signature.
         self.isolation_ids: dict[str, np.ndarray] = {}
         self.isolation_sets: dict[str, list[tuple[str, ...]]] = {}
-        self._prepared = {d: self._prepare(d, src, dst, named) for d in DIRECTIONS}
+        self._prepared = {d: self._prepare(policy_set, d, src, dst, named) for d in DIRECTIONS}
 
-    def _prepare(self, direction: str, src: _Members, dst: _Members, named: np.ndarray) -> _Prepared:
-        rules = [r for stage in STAGES for r in self.policy_set.ordered(stage, direction)]
+    def _prepare(self, policy_set: PolicySet, direction: str, src: _Members, dst: _Members,
+                 named: np.ndarray) -> _Prepared:
+        rules = [r for stage in STAGES for r in policy_set.ordered(stage, direction)]
         stage_of = np.array([STAGES.index(r.stage) for r in rules], dtype=np.int8)
         here, there = (src, dst) if direction == "Egress" else (dst, src)
         applied = [here.positions(r.applied_to) for r in rules]
@@ -403,7 +407,7 @@ class Engine:
         # K8s isolation as a signature per pod: which NetworkPolicies isolate it in this direction
         # (0: none). Pods isolated by different policies are kept apart, so that a class pair has
         # one explanation ("K8s NetworkPolicy isolation (x/deny-all)").
-        isolation = self.policy_set.isolation[direction]
+        isolation = policy_set.isolation[direction]
         signatures: dict[tuple[str, ...], int] = {(): 0}
         signature = np.fromiter((signatures.setdefault(tuple(isolation.get(k, ())), len(signatures))
                                  for k in here.keys), dtype=np.int32, count=len(here.keys))
@@ -477,12 +481,16 @@ class Engine:
         b = prep.dst_members[:, active]
         for pos, vec in named_cols.items():
             b[:, pos] &= vec
-        # Merge the classes further: for this probe only the active rules tell pods apart.
+        # Merge the classes further: for this probe only the active rules tell pods apart (not
+        # worth its numpy calls on a few thousand class pairs).
         iso_src = prep.isolated if prep.direction == "Egress" else np.zeros(ks, dtype=np.int32)
         iso_dst = prep.isolated if prep.direction == "Ingress" else np.zeros(kd, dtype=np.int32)
-        s_inv, s_rep = _row_classes(a, iso_src[:, None])
-        d_inv, d_rep = _row_classes(b, iso_dst[:, None])
-        a, b = a[s_rep], b[d_rep]
+        if ks * kd > _SMALL:
+            s_inv, s_rep = _row_classes(a, iso_src[:, None])
+            d_inv, d_rep = _row_classes(b, iso_dst[:, None])
+            a, b = a[s_rep], b[d_rep]
+        else:
+            s_inv, s_rep, d_inv, d_rep = np.arange(ks), np.arange(ks), np.arange(kd), np.arange(kd)
         iso = (iso_src[s_rep][:, None] if prep.direction == "Egress" else iso_dst[d_rep][None, :]) != 0
         ks2, kd2 = a.shape[0], b.shape[0]
 
@@ -502,6 +510,9 @@ class Engine:
             # The stage's own rules often tell far fewer classes apart (K8s NetworkPolicy peers
             # are few): match on those, then spread the answer over the direction's classes.
             stage_a, stage_b = a[:, cols], b[:, cols]
+            if ks2 * kd2 <= _SMALL:
+                first = first_match(stage_a, stage_b)
+                return acts[first], ids[first]
             s_of, s_rep = _row_classes(stage_a)
             d_of, d_rep = _row_classes(stage_b)
             first = first_match(stage_a[s_rep], stage_b[d_rep])
@@ -540,10 +551,11 @@ class Engine:
         return Evaluation(self.sources, self.destinations, egress, ingress, ambiguous)
 
 
-# A small cache, so that several probes over the same policy set and pods (a lab's matrices for
-# TCP/80, UDP/53 ...) prepare the engine once. Entries hold their PolicySet: ids are not reused.
-_ENGINES: list[tuple[PolicySet, list[Pod], tuple[str, ...], tuple[str, ...], Engine]] = []
-_ENGINE_CACHE_SIZE = 4
+# Engines are cached per PolicySet, so that several probes over the same policy set and pods (a
+# lab's matrices for TCP/80, UDP/53 ...) prepare it once. The cache lives as long as its PolicySet
+# (a weak reference drops it): a lab that recompiles after a change leaves nothing behind.
+_ENGINES: dict[int, tuple[weakref.ref, list[tuple[list[Pod], tuple[str, ...], tuple[str, ...], Engine]]]] = {}
+_ENGINES_PER_POLICY_SET = 4
 
 
 def engine_for(policy_set: PolicySet, pods: Sequence[Pod], sources: Sequence[str] | None = None,
@@ -552,13 +564,19 @@ def engine_for(policy_set: PolicySet, pods: Sequence[Pod], sources: Sequence[str
     src = tuple(sources) if sources is not None else tuple(p.key for p in pods)
     dst = tuple(destinations) if destinations is not None else tuple(p.key for p in pods)
     pods = list(pods)
-    for i, (ps, cached_pods, s, d, engine) in enumerate(_ENGINES):
-        if ps is policy_set and s == src and d == dst and (cached_pods is pods or cached_pods == pods):
-            _ENGINES.insert(0, _ENGINES.pop(i))
+    key = id(policy_set)
+    entry = _ENGINES.get(key)
+    if entry is None or entry[0]() is not policy_set:
+        entry = (weakref.ref(policy_set, lambda _, key=key: _ENGINES.pop(key, None)), [])
+        _ENGINES[key] = entry
+    engines = entry[1]
+    for i, (cached_pods, s, d, engine) in enumerate(engines):
+        if s == src and d == dst and (cached_pods is pods or cached_pods == pods):
+            engines.insert(0, engines.pop(i))
             return engine
     engine = Engine(policy_set, pods, src, dst)
-    _ENGINES.insert(0, (policy_set, pods, src, dst, engine))
-    del _ENGINES[_ENGINE_CACHE_SIZE:]
+    engines.insert(0, (pods, src, dst, engine))
+    del engines[_ENGINES_PER_POLICY_SET:]
     return engine
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+import labkit.policy.evaluate as evaluate_module
 from labkit import Lab
 from labkit.errors import ManifestError, NotFoundError
 from labkit.policy.diff import CHANGES, change_of
@@ -166,9 +167,12 @@ def apply_change(lab, apply, delete):
         lab.apply(apply)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenario())
-def test_diff_is_exactly_apply_and_recompute(case):
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=scenario(), merge=st.booleans())
+def test_diff_is_exactly_apply_and_recompute(case, merge, monkeypatch):
+    # merge: also merge classes per probe and per stage, which the engine skips for small labs
+    monkeypatch.setattr(evaluate_module, "_SMALL", 0 if merge else 4096)
     base, apply, delete = case
     with Lab(profile="workshop") as lab:
         if base:

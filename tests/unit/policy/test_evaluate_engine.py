@@ -74,3 +74,23 @@ def test_sources_and_destinations_of_different_sizes():
             for d in part.destinations:
                 assert part[s, d] == full[s, d]
         assert part["z/b", "z/b"] == "allow"  # itself
+
+
+def test_cached_engines_go_with_their_policy_set():
+    import gc
+
+    import labkit.policy.evaluate as evaluate_module
+
+    before = len(evaluate_module._ENGINES)
+    lab = Lab(profile="workshop")
+    lab.reachability(port=80)
+    lab.reachability(port=81)  # the same engine
+    assert len(evaluate_module._ENGINES) == before + 1
+    lab.apply("policies/deny-all.yaml")  # recompiled: the old PolicySet and its engines are gone
+    lab.reachability(port=80)
+    gc.collect()
+    assert len(evaluate_module._ENGINES) == before + 1
+    lab.stop()
+    del lab
+    gc.collect()
+    assert len(evaluate_module._ENGINES) == before
