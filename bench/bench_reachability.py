@@ -88,7 +88,7 @@ def _labkit_run(docs: list[dict], policies: list[dict]):
     return time.perf_counter() - t0, lab, frames
 
 
-def bench_peer(sizes: tuple[int, ...] = (200, 500, 1000), n_policies: int = 200, repeats: int = 3) -> list[dict]:
+def bench_peer(sizes: tuple[int, ...] = (200, 500, 1000), n_policies: int = 200, repeats: int = 7) -> list[dict]:
     """Row 2: labkit (apply + 3 matrices as DataFrames) vs NCA --connectivity, K8s-only input."""
     k8s, _ = mixed_policies(n_policies)
     import pandas  # noqa: F401  (imported once, outside the timings)

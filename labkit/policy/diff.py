@@ -310,14 +310,17 @@ def _decisions(ev: Evaluation, engine: Engine, policy_set: PolicySet, src: np.nd
     pod = np.where(egress_decides, src, dst)
     isolation = np.where(egress_decides, engine.isolation_ids["Egress"][src], engine.isolation_ids["Ingress"][dst])
     isolation = np.where(rule == K8S_ISOLATION, isolation, 0)
-    keys = np.stack([egress_decides.astype(np.int64), code.astype(np.int64), rule.astype(np.int64),
-                     passed.astype(np.int64), isolation.astype(np.int64)], axis=1)
-    unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    # One number per distinct (side, code, rule, Pass rule, isolating policies): rule ids run from
+    # SELF (-3) up, so +4 keeps every digit of the mixed radix non-negative.
+    radix = len(policy_set.rules) + 4
+    iso_radix = max(len(engine.isolation_sets["Egress"]), len(engine.isolation_sets["Ingress"]), 1)
+    key = ((((egress_decides.astype(np.int64) * 4 + code) * radix + (rule + 4)) * radix + (passed + 4))
+           * iso_radix + isolation)
+    unique, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     names = np.empty(len(unique), dtype=np.int32)
-    for u, row in enumerate(unique):
-        direction = "Egress" if row[0] else "Ingress"
-        decision = decision_of(direction, int(row[1]), int(row[2]), int(row[3]), policy_set,
-                               ev.sources[int(pod[first[u]])])
+    for u, at in enumerate(first):
+        decision = decision_of("Egress" if egress_decides[at] else "Ingress", int(code[at]), int(rule[at]),
+                               int(passed[at]), policy_set, ev.sources[int(pod[at])])
         names[u] = labels.add(decision.reason)
     return names[inverse.ravel()]
 

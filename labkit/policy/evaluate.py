@@ -55,6 +55,7 @@ SELF = -3  # a pod talking to itself
 _WORD_BITS = 64
 _NONE = 255  # action code of "no rule matched" in lookups
 _SMALL = 4096  # class pairs below which merging classes further costs more than it saves
+_SIDES_CACHED_BYTES = 128 * 2**20  # per engine: the decisions of the last probes, by the rules they activate
 
 
 # ---------------------------------------------------------------------------- results
@@ -70,6 +71,10 @@ class Side:
     code: np.ndarray  # uint8 (source classes x destination classes): ALLOW / DROP / REJECT
     rule: np.ndarray  # int32: deciding rule id, or NO_RULE / K8S_ISOLATION
     passed: np.ndarray  # int32: the Pass rule that handed the decision on, or NO_RULE
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.src_class, self.dst_class, self.code, self.rule, self.passed))
 
     def expand(self, array: np.ndarray) -> np.ndarray:
         """A class-pair array as a source x destination array."""
@@ -396,6 +401,7 @@ class Engine:
         self.isolation_ids: dict[str, np.ndarray] = {}
         self.isolation_sets: dict[str, list[tuple[str, ...]]] = {}
         self._prepared = {d: self._prepare(policy_set, d, src, dst, named) for d in DIRECTIONS}
+        self._sides: dict[tuple, Side] = {}
 
     def _prepare(self, policy_set: PolicySet, direction: str, src: _Members, dst: _Members,
                  named: np.ndarray) -> _Prepared:
@@ -477,6 +483,20 @@ class Engine:
             elif not ok:
                 continue
             active.append(c)
+        # Probes that activate the same rules (same named-port matches) decide alike: TCP ports
+        # no rule names, UDP and SCTP when only port-less rules apply ... (a diff probes many).
+        signature = (prep.direction, tuple(active), tuple((k, v.tobytes()) for k, v in named_cols.items()))
+        cached = self._sides.get(signature)
+        if cached is not None:
+            return cached
+        side = self._decide(prep, active, named_cols)
+        self._sides[signature] = side
+        while len(self._sides) > 1 and sum(x.nbytes for x in self._sides.values()) > _SIDES_CACHED_BYTES:
+            del self._sides[next(iter(self._sides))]  # the oldest
+        return side
+
+    def _decide(self, prep: _Prepared, active: list[int], named_cols: dict[int, np.ndarray]) -> Side:
+        ks, kd = prep.src_members.shape[0], prep.dst_members.shape[0]
         a = prep.src_members[:, active]
         b = prep.dst_members[:, active]
         for pos, vec in named_cols.items():

@@ -220,3 +220,25 @@ def test_up_from_a_snapshot_reports_and_persists(env):
     assert "192.168.240.10" in pods and "worker-a" in pods
     assert run("up", "--name", "x", "--profile", "workshop", "--from-snapshot", str(SNAPSHOT),
                env=env).returncode == 1
+
+
+def test_the_example_workflow_runs_a_command_labkit_accepts():
+    """docs/examples/policy-diff.yml: valid YAML, triggered by policy changes, and its labkit diff
+    command line parses with the real CLI parser (GitHub expressions filled in)."""
+    import shlex
+
+    from labkit.cli import build_parser
+
+    workflow = yaml.safe_load((ROOT / "docs" / "examples" / "policy-diff.yml").read_text())
+    trigger = workflow.get("on", workflow.get(True))  # PyYAML reads the key `on` as YAML 1.1's True
+    assert trigger["pull_request"]["paths"] == ["policies/**", "cluster-snapshot.yaml"]
+    steps = workflow["jobs"]["diff"]["steps"]
+    assert steps[0]["with"]["fetch-depth"] == 0
+    script = next(s["run"] for s in steps if "labkit diff" in s.get("run", ""))
+    command = script.split("labkit diff", 1)[1].split(">", 1)[0].replace("\\\n", " ")
+    command = re.sub(r"\$\{\{ github\.base_ref \}\}", "main", command)
+    command = re.sub(r"\$\{\{ github\.event\.pull_request\.number \}\}", "7", command)
+    args = build_parser().parse_args(["diff", *shlex.split(command)])
+    assert args.git == "origin/main..HEAD" and args.paths == ["policies/"] and args.output == "markdown"
+    assert args.exit_code and args.from_snapshot == "cluster-snapshot.yaml" and args.title == "#7"
+    assert any(s.get("if") == "steps.diff.outputs.status == '2'" for s in steps)
