@@ -15,6 +15,7 @@ of a small kind-like cluster:
 from __future__ import annotations
 
 import hashlib
+import heapq
 import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
@@ -322,15 +323,17 @@ class ClusterState:
                 self.objects[pod.ref] = replace(pod, node_name=hint[0], pod_ip=hint[1])
         free: dict[str, Iterator[str]] = {}  # per node: its pod CIDR's free addresses, in order
         networks = {name: ipaddress.ip_network(n.pod_cidr) if n.pod_cidr else None for name, n in nodes.items()}
+        least_busy = [(counts[n], n) for n in schedulable]  # the node with the fewest pods (then by name) next
+        heapq.heapify(least_busy)
         for pod in self.pods:
             if pod.key in pinned:
                 continue
             node_name = pod.node_name
             if node_name not in nodes:
-                if not schedulable:
+                if not least_busy:
                     continue
-                node_name = min(schedulable, key=lambda n: (counts[n], n))
-                counts[node_name] += 1
+                count, node_name = heapq.heapreplace(least_busy, (least_busy[0][0] + 1, least_busy[0][1]))
+                counts[node_name] = count + 1
             ip = pod.pod_ip
             newly_placed = node_name != pod.node_name
             net = networks[node_name]

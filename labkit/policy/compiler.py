@@ -211,9 +211,8 @@ class _Builder:
                 else:
                     peer_ns = {ns for ns, labels in self.sel.ns_labels.items()
                                if all(labels.get(k) == v for k, v in zip(peer.same_labels, bucket_key))}
-                peer_pods = frozenset(k for k in self.sel.pods_in(peer_ns)
-                                      if peer.pod_selector is None
-                                      or peer.pod_selector.matches(self.labels_by_key[k]))
+                peer_pods = frozenset().union(*(self.sel.select_pods(peer.pod_selector, None, ns)
+                                                for ns in sorted(peer_ns)))
                 out.append((frozenset(pods), Members(peer_pods)))
         return out
 

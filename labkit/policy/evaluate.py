@@ -74,7 +74,9 @@ class Side:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.src_class, self.dst_class, self.code, self.rule, self.passed))
+        """Memory held (a broadcast constant, such as ``passed`` without a Pass rule, holds none)."""
+        return sum(a.nbytes for a in (self.src_class, self.dst_class, self.code, self.rule, self.passed)
+                   if 0 not in a.strides)
 
     def expand(self, array: np.ndarray) -> np.ndarray:
         """A class-pair array as a source x destination array."""
@@ -341,9 +343,10 @@ def _partition(n: int, columns: list[np.ndarray], values: np.ndarray,
     if lengths.sum():
         membership[klass[np.concatenate(columns)], np.repeat(np.arange(len(columns)), lengths)] = True
     # Exact check: a column holds whole classes iff the sizes of the classes it touches add up
-    # to its length (a class only partly in it would count in full). Sums stay far below 2^53.
-    sizes = np.bincount(klass, minlength=k).astype(np.float64)
-    exact = bool(np.array_equal(sizes @ membership, lengths)) if len(columns) else True
+    # to its length (a class only partly in it would count in full).
+    sizes = np.bincount(klass, minlength=k).astype(np.int64)
+    exact = bool(np.array_equal(np.einsum("k,kc->c", sizes, membership.view(np.uint8)), lengths)) \
+        if len(columns) else True
     exact = exact and (bool((values == values[rep][klass]).all()) if values.size else True)
     if exact:
         return klass, rep, membership
@@ -535,27 +538,32 @@ class Engine:
                 return acts[first], ids[first]
             s_of, s_rep = _row_classes(stage_a)
             d_of, d_rep = _row_classes(stage_b)
+            if len(s_rep) * len(d_rep) * 2 > ks2 * kd2:  # hardly fewer: spreading would cost more
+                first = first_match(stage_a, stage_b)
+                return acts[first], ids[first]
             first = first_match(stage_a[s_rep], stage_b[d_rep])
             return (acts[first].take(d_of, axis=1).take(s_of, axis=0),
                     ids[first].take(d_of, axis=1).take(s_of, axis=0))
 
         # 1. Antrea tiers: the first match decides, unless it is Pass (or nothing matched).
         antrea_code, antrea_rule = stage(0, _NONE, NO_RULE)
-        code = np.empty(shape, dtype=np.uint8)
-        rule_id = np.empty(shape, dtype=np.int32)
-        code[...] = antrea_code
-        rule_id[...] = antrea_rule
+        code = antrea_code if isinstance(antrea_code, np.ndarray) else np.full(shape, antrea_code, dtype=np.uint8)
+        rule_id = antrea_rule if isinstance(antrea_rule, np.ndarray) else np.full(shape, antrea_rule, dtype=np.int32)
         passed = code == PASS
-        pass_id = np.full(shape, NO_RULE, dtype=np.int32)
-        np.copyto(pass_id, rule_id, where=passed)
+        if passed.any():
+            pass_id = np.full(shape, NO_RULE, dtype=np.int32)
+            np.copyto(pass_id, rule_id, where=passed)
+        else:  # no Pass rule decided: one value for every pair, no memory
+            pass_id = np.broadcast_to(np.int32(NO_RULE), shape)
         open_ = passed
         open_ |= code == _NONE
         if open_.any():
             iso = np.broadcast_to(iso, shape)
             # 2. K8s NetworkPolicy on isolated pods: allowed by the first matching rule, else dropped.
             k8s_code, k8s_rule = stage(1, DROP, K8S_ISOLATION, action=ALLOW)
-            np.copyto(code, k8s_code, where=open_ & iso)
-            np.copyto(rule_id, k8s_rule, where=open_ & iso)
+            isolated_open = open_ & iso
+            np.copyto(code, k8s_code, where=isolated_open)
+            np.copyto(rule_id, k8s_rule, where=isolated_open)
             # 3. Baseline tier on pods K8s NetworkPolicy does not isolate; 4. no match: allowed.
             base_code, base_rule = stage(2, ALLOW, NO_RULE)
             open_ &= ~iso
@@ -595,8 +603,9 @@ def engine_for(policy_set: PolicySet, pods: Sequence[Pod], sources: Sequence[str
             engines.insert(0, engines.pop(i))
             return engine
     engine = Engine(policy_set, pods, src, dst)
-    engines.insert(0, (pods, src, dst, engine))
-    del engines[_ENGINES_PER_POLICY_SET:]
+    if len(src) * len(dst) > _SMALL:  # a single cell (lab.explain) is cheap to redo: it evicts nothing
+        engines.insert(0, (pods, src, dst, engine))
+        del engines[_ENGINES_PER_POLICY_SET:]
     return engine
 
 

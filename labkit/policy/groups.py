@@ -55,6 +55,25 @@ class Selection:
             entry = by_labels.setdefault(p.namespace, {}).setdefault(tuple(sorted(p.labels.items())), (p.labels, []))
             entry[1].append(p.key)
         self._label_sets = {ns: list(sets.values()) for ns, sets in by_labels.items()}
+        # namespace -> (label key, value) -> the label sets that carry it: a selector's matchLabels
+        # (or an `In` expression) narrows the sets it is matched against.
+        self._postings: dict[str, dict[tuple[str, str], list[tuple[dict[str, str], list[str]]]]] = {}
+        for ns, entries in self._label_sets.items():
+            postings = self._postings.setdefault(ns, {})
+            for entry in entries:
+                for item in entry[0].items():
+                    postings.setdefault(item, []).append(entry)
+
+    def _candidates(self, ns: str, selector: LabelSelector | None) -> list[tuple[dict[str, str], list[str]]]:
+        """The label sets of ``ns`` that may match ``selector`` (every one it matches, and maybe more)."""
+        if selector is not None:
+            postings = self._postings.get(ns, {})
+            if selector.match_labels:
+                return min((postings.get(item, []) for item in selector.match_labels), key=len)
+            for req in selector.match_expressions:
+                if req.operator == "In":
+                    return [e for v in dict.fromkeys(req.values) for e in postings.get((req.key, v), [])]
+        return self._label_sets.get(ns, [])
 
     def namespaces(self, selector: LabelSelector) -> set[str]:
         key = ("ns", selector)
@@ -80,7 +99,7 @@ class Selection:
             allowed_ns = None
         out = frozenset(
             k for ns in (self._label_sets if allowed_ns is None else allowed_ns)
-            for labels, keys in self._label_sets.get(ns, ())
+            for labels, keys in self._candidates(ns, pod_selector)
             if pod_selector is None or pod_selector.matches(labels)
             for k in keys
         )
