@@ -16,6 +16,7 @@ from .errors import (
     UnsupportedOperation,
 )
 from .lab import Lab
+from .policy.diff import PolicyDiff
 from .policy.probe import Probe
 from .policy.reachability import Decision, Explanation, Reachability
 
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Lab",
     "Reachability",
+    "PolicyDiff",
     "Explanation",
     "Decision",
     "Probe",

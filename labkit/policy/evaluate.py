@@ -18,17 +18,22 @@ How it stays fast and small at 10,000 pods x 2,000 policies:
 * **Equivalence classes, per direction.** The egress decision depends only on which egress rules
   select the source (appliedTo) and the destination (peer), the ingress decision only on the
   ingress rules; so sources and destinations are grouped, separately for each direction, into
-  classes of pods every rule of that direction treats alike (plus K8s isolation and, for
-  destinations, how their named ports resolve). An :class:`Engine` does this once per policy set
-  and pod list; each probe then merges the classes further over the rules its port matches.
-* **First match on bitsets.** A class's rule memberships are packed into 64-bit words in
-  evaluation order; ``A[s] & B[d]`` is the set of rules matching a class pair, and the lowest set
-  bit of the first non-zero word is the first match. Rows and columns with no bit in a word are
-  skipped, so the work follows the rules' reach, not rules x cells.
+  classes of pods every rule of that direction treats alike (plus which K8s NetworkPolicies
+  isolate them and, for destinations, how their named ports resolve). A 64-bit fingerprint per
+  pod proposes the classes and an exact check confirms them (:func:`_partition`). An
+  :class:`Engine` does this once per PolicySet and pod list (cached while the PolicySet lives:
+  :func:`engine_for`); each probe then merges the classes further over the rules its port
+  matches, per direction and per stage, and decisions are cached by the set of rules a probe
+  activates (ports no rule names, UDP and SCTP when only port-less rules apply, decide alike).
+* **First match by painting.** :func:`first_match` finds each class pair's first matching rule
+  either by painting every rule's rectangle (its sources x its destinations) from the last rule
+  to the first, or rule words of 64 at a time (``A[s] & B[d]``, lowest set bit), whichever
+  touches fewer cells; rules select few pods, so painting usually wins.
 * **Compact results.** An :class:`Evaluation` keeps each direction's decisions per class pair
   (verdict, deciding rule, Pass rule) plus each pod's class. Only the verdicts are expanded to a
-  pod x pod ``uint8`` matrix (100 MB at 10,000 pods); per-pod rule ids are computed on demand
-  (:meth:`Evaluation.cell` for one cell, the ``egress_rule`` ... properties for whole arrays).
+  pod x pod ``uint8`` matrix (100 MB at 10,000 pods), on first use and column-major; per-pod
+  rule ids are computed on demand (:meth:`Evaluation.cell` for one cell, the ``egress_rule`` ...
+  properties for whole arrays).
 """
 
 from __future__ import annotations
@@ -472,7 +477,6 @@ class Engine:
         return match, ambiguous
 
     def _side(self, prep: _Prepared, probe: Probe, ambiguous: set[int]) -> Side:
-        ks, kd = prep.src_members.shape[0], prep.dst_members.shape[0]
         active: list[int] = []
         named_cols: dict[int, np.ndarray] = {}
         for c, rule in enumerate(prep.rules):
