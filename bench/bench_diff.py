@@ -19,7 +19,6 @@ import random
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,11 +50,12 @@ def policy_change(n_policies: int = 80, seed: int = 7) -> tuple[list[dict], list
 
 
 def labkit_diff(docs: list[dict], base: list[dict], head: list[dict], deleted: list[str]):
-    t0 = time.perf_counter()
-    lab = Lab(profile=None)
-    lab.apply(docs + base)
-    diff = lab.diff(apply=head, delete=deleted)
-    return time.perf_counter() - t0, lab, diff
+    """A fresh lab with the base policies, and the diff -> ((lab, diff), Timing)."""
+    def run():
+        lab = Lab(profile=None)
+        lab.apply(docs + base)
+        return lab, lab.diff(apply=head, delete=deleted)
+    return nca.timed(run)
 
 
 def bench(sizes: tuple[int, ...] = (100, 200, 500), n_policies: int = 80, repeats: int = 5) -> list[dict]:
@@ -66,27 +66,28 @@ def bench(sizes: tuple[int, ...] = (100, 200, 500), n_policies: int = 80, repeat
     if nca.executable() is None:
         print("network-config-analyzer is not installed (pip install -e '.[bench]'): nothing to compare with")
         return []
-    print(f"  {'pods':>6} {'labkit (median of ' + str(repeats) + ')':>22} {'nca':>9} {'speed-up':>9}  changed pairs "
-          "(labkit / nca / in only one)")
+    print(f"  {'pods':>6} {'labkit cpu':>11} {'nca cpu':>9} {'speed-up':>9}   {'labkit wall':>11} {'nca wall':>9} "
+          f"{'speed-up':>9}   changed pairs (labkit / nca / in only one); labkit: median of {repeats}")
     rows = []
     for n in sizes:
         docs = cluster_docs(n)
         runs = [labkit_diff(docs, base, head, deleted) for _ in range(repeats)]
-        t_labkit = statistics.median(r[0] for r in runs)
-        lab, diff = runs[0][1], runs[0][2]
+        ours_t = nca.Timing(statistics.median(t.wall_s for _, t in runs), statistics.median(t.cpu_s for _, t in runs))
+        lab, diff = runs[0][0]
         frame = diff.to_frame()
         ours = set(zip(frame.src.astype(str), frame.dst.astype(str)))
         with tempfile.TemporaryDirectory() as tmp:
             nca.write_cluster(Path(tmp), docs, lab.state.pods)
-            theirs, t_nca = nca.semantic_diff(Path(tmp), base, head)
+            theirs, theirs_t = nca.semantic_diff(Path(tmp), base, head)
         theirs = {(s, d) for s, d in theirs if s != d}  # a pod towards itself is not policed
         only = len(ours ^ theirs)
-        print(f"  {n:>6} {t_labkit:>20.3f} s {t_nca:>7.2f} s {t_nca / t_labkit:>8,.0f}x  {len(ours):,} / "
-              f"{len(theirs):,} / {only}  ({len(diff):,} changed cells over {len(diff.spans)} probes)")
+        print(f"  {n:>6} {ours_t.cpu_s:>9.3f} s {theirs_t.cpu_s:>7.2f} s {theirs_t.cpu_s / ours_t.cpu_s:>8,.0f}x   "
+              f"{ours_t.wall_s:>9.3f} s {theirs_t.wall_s:>7.2f} s {theirs_t.wall_s / ours_t.wall_s:>8,.0f}x   "
+              f"{len(ours):,} / {len(theirs):,} / {only}  ({len(diff):,} changed cells, {len(diff.spans)} probes)")
         if only:
             print(f"         only labkit: {sorted(ours - theirs)[:5]}  only nca: {sorted(theirs - ours)[:5]}")
-        rows.append({"pods": n, "labkit_s": t_labkit, "nca_s": t_nca, "speedup": t_nca / t_labkit,
-                     "pairs": len(ours), "nca_pairs": len(theirs), "only_one": only})
+        rows.append({"pods": n, "labkit": ours_t, "nca": theirs_t, "pairs": len(ours), "nca_pairs": len(theirs),
+                     "only_one": only})
     return rows
 
 

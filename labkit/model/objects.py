@@ -123,7 +123,7 @@ class Pod:
     owner: str = ""  # "Deployment/<name>" for pods created from a Deployment
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
+    @cached_property
     def ref(self) -> ObjectRef:
         return ObjectRef("", "Pod", self.namespace, self.name)
 

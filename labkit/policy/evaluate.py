@@ -38,6 +38,7 @@ How it stays fast and small at 10,000 pods x 2,000 policies:
 
 from __future__ import annotations
 
+import operator
 import weakref
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -318,6 +319,19 @@ class _Members:
         return found
 
 
+_WORDS = np.zeros(0, dtype=np.uint64)
+
+
+def _random_words(count: int) -> np.ndarray:
+    """The first ``count`` of a fixed sequence of random odd 64-bit words (grown on demand)."""
+    global _WORDS
+    if len(_WORDS) < count:
+        rng = np.random.default_rng(0x5EED)
+        _WORDS = rng.integers(0, 2**63, size=max(count, 2 * len(_WORDS), 1024), dtype=np.uint64) * np.uint64(2) \
+            + np.uint64(1)
+    return _WORDS[:count]
+
+
 def _partition(n: int, columns: list[np.ndarray], values: np.ndarray,
                weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classes of ``n`` items that belong to the same ``columns`` (position arrays) and have equal
@@ -329,14 +343,13 @@ def _partition(n: int, columns: list[np.ndarray], values: np.ndarray,
     (every column holds all of a class or none of it, values agree within it) and, on a
     fingerprint collision (about 10^-11 for 10,000 items), computed from the full membership matrix.
     """
-    rng = np.random.default_rng(0x5EED)
     if weights is None:  # (tests pass colliding weights)
-        weights = rng.integers(0, 2**63, size=len(columns), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        weights = _random_words(len(columns))
     fingerprint = np.zeros(n, dtype=np.uint64)
     for c, pos in enumerate(columns):
         fingerprint[pos] ^= weights[c]
     if values.shape[1]:
-        mix = rng.integers(0, 2**63, size=values.shape[1], dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        mix = _random_words(values.shape[1] + 1)[1:]
         with np.errstate(over="ignore"):
             for c in range(values.shape[1]):
                 v = values[:, c].astype(np.uint64) + np.uint64(1)
@@ -480,6 +493,9 @@ class Engine:
         active: list[int] = []
         named_cols: dict[int, np.ndarray] = {}
         for c, rule in enumerate(prep.rules):
+            if not rule.ports and not rule.icmp and not rule.to_services:  # any port and protocol
+                active.append(c)
+                continue
             ok, amb = self._port_vector(rule, probe, prep.named)
             if amb:
                 ambiguous.add(rule.rule_id)
@@ -603,7 +619,9 @@ def engine_for(policy_set: PolicySet, pods: Sequence[Pod], sources: Sequence[str
         _ENGINES[key] = entry
     engines = entry[1]
     for i, (cached_pods, s, d, engine) in enumerate(engines):
-        if s == src and d == dst and (cached_pods is pods or cached_pods == pods):
+        # The same Pod objects (a ClusterState keeps them until they change); comparing them by
+        # value would cost as much as a small engine.
+        if s == src and d == dst and len(cached_pods) == len(pods) and all(map(operator.is_, cached_pods, pods)):
             engines.insert(0, engines.pop(i))
             return engine
     engine = Engine(policy_set, pods, src, dst)

@@ -94,3 +94,17 @@ def test_cached_engines_go_with_their_policy_set():
     del lab
     gc.collect()
     assert len(evaluate_module._ENGINES) == before
+
+
+def test_frames_are_the_same_with_the_public_constructor(monkeypatch):
+    import pandas as pd
+
+    with Lab(profile="workshop") as lab:
+        lab.apply("policies/deny-all.yaml")
+        m = lab.reachability()
+        fast = m.to_frame()
+        monkeypatch.delattr(pd.DataFrame, "_from_arrays")
+        public = m.to_frame()
+    assert fast.equals(public) and list(public.columns) == m.destinations and public.index.name == "source"
+    assert (fast.dtypes == "category").all() and fast.loc["y/a", "x/b"] == "drop"
+    assert int((fast == "allow").to_numpy().sum()) == m.counts()["allow"]
