@@ -294,6 +294,8 @@ def _diff(args) -> int:
     from .policy.diff_report import to_text
 
     probes = [_probe(p) for p in args.probe] if args.probe else None
+    if getattr(args, "deleting", False) and not args.delete:
+        raise LabkitError("--delete names nothing: write --delete REF (acnp/NAME ...) or --delete -f FILE")
     if args.git:
         if args.filename or args.delete:
             raise LabkitError("--git compares the policy files of two revisions; -f and --delete change a lab: "

@@ -81,6 +81,7 @@ def test_errors_are_one_line_with_the_fix_and_exit_2(env, tmp_path):
              (["diff"], "nothing to compare"),
              (["diff", "-f", "policies/deny-all.yaml", "--probe", "TCP"], "PROTOCOL/PORT"),
              (["diff", "--git", "main"], "BASE..HEAD"),
+             (["diff", "-f", "policies/deny-all.yaml", "--delete"], "--delete names nothing"),
              (["diff", "--git", "HEAD~1..HEAD", "-f", "x.yaml"], "one or the other"),
              (["diff", "-f", "x.yaml", "--profile", "workshop", "--from-snapshot", str(SNAPSHOT)], "give one of them")]
     for args, message in cases:
