@@ -263,7 +263,7 @@ def cmd_kind(args) -> int:
 
 
 def cmd_notebooks(args) -> int:
-    from .course import run_notebooks
+    from .course.runner import run_notebooks
 
     result = run_notebooks(args.paths, backend=args.backend, solve=args.solve, output_dir=args.output_dir,
                            timeout_s=args.timeout, progress=lambda line: print(line, file=sys.stderr, flush=True))
@@ -272,7 +272,7 @@ def cmd_notebooks(args) -> int:
 
 
 def cmd_binder_link(args) -> int:
-    from .course import binder_url
+    from .course.runner import binder_url
 
     print(binder_url(args.repo, args.ref, args.notebook, hub=args.hub))
     if not Path(args.notebook).exists():

@@ -34,7 +34,7 @@ from .policy.compiler import PolicySet, compile_policies
 from .policy.evaluate import evaluate
 from .policy.probe import Probe
 from .policy.reachability import Explanation, Reachability
-from . import tables
+from . import views
 
 BACKENDS = ("sim", "ovs", "kind", "k8s")  # k8s: an existing cluster running Antrea (kubeconfig context)
 
@@ -233,27 +233,27 @@ class Lab:
     @property
     def pods(self):
         """DataFrame of pods: namespace, name, node, ip, labels."""
-        return tables.pods(self.state)
+        return views.pods(self.state)
 
     @property
     def nodes(self):
-        return tables.nodes(self.state)
+        return views.nodes(self.state)
 
     @property
     def namespaces(self):
-        return tables.namespaces(self.state)
+        return views.namespaces(self.state)
 
     @property
     def services(self):
-        return tables.services(self.state)
+        return views.services(self.state)
 
     def policies(self):
         """Every policy in effective order (``antctl get netpol --sort-by=effectivePriority``)."""
-        return tables.policies(self.state, self.policy_set)
+        return views.policies(self.state, self.policy_set)
 
     def get(self, kind: str):
         """kubectl-like table of one kind (``pods``, ``acnp``, ``annp``, ``netpol``, ``tiers``, ``cg`` ...)."""
-        return tables.get(self.state, self.policy_set, kind)
+        return views.get(self.state, self.policy_set, kind)
 
     def lint(self) -> list:
         """Findings about policies that are legal but likely wrong (nondeterministic ties, missing

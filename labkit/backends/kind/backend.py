@@ -45,7 +45,7 @@ from .flows import (AGENT_CONFIGMAP, AGGREGATOR_CONFIGMAP, AGGREGATOR_DEPLOYMENT
 from .kube import KINDS, KubeClient, resource_path
 from .probe import ProbeTask, measure, probe_command
 from .tools import PreflightReport, RawResult, Runner, Shell, preflight
-from .traceflow import render_traceflow, run_traceflow, traceflow_name
+from .traceflow_crd import render_traceflow, run_traceflow, traceflow_name
 from .workloads import (LAB_LABEL, MANAGED_BY, Record, desired_objects, plan_sync, pod_ips, probe_container,
                         record_after, stub)
 

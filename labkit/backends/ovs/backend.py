@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...datapath.compile import compile as compile_flows
-from ...datapath.flows import FlowEntry, parse_dump, render_flows
-from ...datapath.tables import table_id
+from ...datapath.compile import compile_flows
+from ...datapath.openflow import FlowEntry, parse_dump, render_flows
+from ...datapath.pipeline import table_id
 from ...datapath.topology import Topology
 from ...errors import BackendUnavailable, LabStateError, NotFoundError, UnsupportedOperation
 from ...model.cluster import ClusterState

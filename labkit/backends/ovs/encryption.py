@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..._util.netns import entered, set_tx_checksum, socket_in
-from ...datapath.flows import FlowEntry
+from ...datapath.openflow import FlowEntry
 from ...datapath.topology import Topology, mac_for_ip
 from ...encryption.dissect import dissect
 from ...encryption.pcap import write_pcap

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from ..._util.netns import entered
 from ...datapath.compile import CONNTRACK_COOKIE, ISOLATION_VALUE, decode_cookie
 from ...datapath.sampling import COLLECTOR_SET_ID, cookie_of_point
-from ...datapath.tables import table_id
+from ...datapath.pipeline import table_id
 from ...errors import LabkitError
 from ...flows.exporter import observation_domain_id
 from ...flows.records import PROTOCOL_NUMBERS, ExportedRecord, FlowEndReason, FlowRecord, FlowType

@@ -25,8 +25,8 @@ from pathlib import Path
 
 from ..._util.netns import set_tx_checksum
 from ..._util.proc import run
-from ...datapath.flows import FlowEntry, render_flows
-from ...datapath.tables import PIPELINE
+from ...datapath.openflow import FlowEntry, render_flows
+from ...datapath.pipeline import PIPELINE
 from ...datapath.topology import GW_OFPORT, TUN_OFPORT, NodeSpec, PodSpec, Topology, mac_for_ip
 from ...errors import CommandError, CommandFailure
 from . import names

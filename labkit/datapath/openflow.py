@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, replace
 from collections.abc import Iterable
 
-from .tables import TABLES, table_id, table_name
+from .pipeline import TABLES, table_id, table_name
 
 _TABLE_REF = re.compile(r"(goto_table:|resubmit\(,|table=)([A-Za-z][A-Za-z0-9]*)")
 _TABLE_NUM = re.compile(r"(goto_table:|resubmit\(,|table=)(\d+)")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from labkit.backends.kind.traceflow import parse_traceflow, render_traceflow, run_traceflow
+from labkit.backends.kind.traceflow_crd import parse_traceflow, render_traceflow, run_traceflow
 from labkit.policy.traceflow import Observation
 from labkit.errors import CommandError, UnsupportedOperation
 from labkit.policy.probe import Probe

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
-from .errors import BackendUnavailable, LabkitError
+from ..errors import BackendUnavailable, LabkitError
 
 COURSE_PATTERN = "[0-9][0-9]-*.ipynb"  # 00-start-here.ipynb ... : the course, in order
 NOTEBOOK_BACKENDS = ("sim", "ovs", "kind")
@@ -43,7 +43,7 @@ DEFAULT_CELL_TIMEOUT_S = 300.0
 def course_dir() -> Path:
     """The course's ``notebooks/`` directory: ``./notebooks`` when it holds the course, else the one
     next to this package (an editable install or a checkout)."""
-    for candidate in (Path.cwd() / "notebooks", Path(__file__).resolve().parents[1] / "notebooks"):
+    for candidate in (Path.cwd() / "notebooks", Path(__file__).resolve().parents[2] / "notebooks"):
         if any(candidate.glob(COURSE_PATTERN)):
             return candidate
     raise LabkitError("no course notebooks found in ./notebooks nor next to the labkit package: run the "
@@ -185,7 +185,7 @@ def _failure(nb, exc: BaseException) -> tuple[int | None, str | None, str, str]:
 @contextmanager
 def _private_jupyter(root: Path) -> Iterator[None]:
     """Point Jupyter (and labs' state) at ``root`` for the kernels started inside, then restore."""
-    from .testing import jupyter_environment
+    from ..testing import jupyter_environment
 
     env = jupyter_environment(root)
     saved = {k: os.environ.get(k) for k in env}
@@ -204,7 +204,7 @@ def check_backend(backend: str) -> None:
     """Fail before running anything when ``backend`` cannot run here (every notebook would fail)."""
     if backend not in NOTEBOOK_BACKENDS:
         raise LabkitError(f"--backend {backend!r} is not a course backend; choose one of {', '.join(NOTEBOOK_BACKENDS)}")
-    from .doctor import backend_status
+    from ..doctor import backend_status
 
     status = next(s for s in backend_status() if s.backend == backend)
     if not status.available:
@@ -240,7 +240,7 @@ def run_notebooks(paths: list[str | Path] | None = None, backend: str = "sim", s
     check_backend(backend)
     import nbformat
 
-    from .testing import execute_notebook, parameterized_notebook
+    from ..testing import execute_notebook, parameterized_notebook
 
     out = Path(output_dir) if output_dir else Path("build") / f"notebooks-{backend}"
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from typing import Any
 from .._util.display import show_html
 from ..errors import CheckFailed
 from .profiles import get_profile
-from .sim import Workload, compare
+from .workload_model import Workload, compare
 
 # What the security team first wrote: z must not reach x on TCP/80, rejected and logged.
 REJECT_AND_LOG = """\

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ...datapath.compile import decode_cookie
-from ...datapath.tables import METRIC_TABLES, table_name
+from ...datapath.pipeline import METRIC_TABLES, table_name
 from ...datapath.topology import GLOBAL_VIRTUAL_MAC, GW_OFPORT, TUN_OFPORT, NodeSpec, Topology
 from ...errors import NotFoundError
 from ...policy.probe import Probe
