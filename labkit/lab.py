@@ -21,9 +21,12 @@ import re
 import shutil
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem, UnsupportedOperation
+from .backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, Explains, GeneratesTraffic, ReportsOffload,
+                            Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, has)
+from .backends.registry import require
+from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
 from .model.cluster import ApplyResult, ClusterState
 from .model.kinds import KIND_ALIASES, parse_ref
 from .model.manifest import ManifestSource, load_manifest, parse_manifest, resolve_path
@@ -33,8 +36,11 @@ from .model.yamlsrc import Document, documents_from_data
 from .policy.compiler import PolicySet, compile_policies
 from .policy.evaluate import evaluate
 from .policy.probe import Probe
+from .policy.explain import explain as engine_explain
 from .policy.reachability import Explanation, Reachability
 from . import views
+
+C = TypeVar("C")
 
 BACKENDS = ("sim", "ovs", "kind", "k8s")  # k8s: an existing cluster running Antrea (kubeconfig context)
 
@@ -163,6 +169,19 @@ class Lab:
     def _require_running(self) -> None:
         if not self.running:
             raise LabStateError(f"lab {self.name!r} is not running: call lab.start() (or use 'with Lab(...) as lab')")
+
+    def _capable(self, capability: type[C], stopped_ok: bool = False) -> C:
+        """The running backend as ``capability`` (UnsupportedOperation naming the backends that have it).
+
+        ``stopped_ok``: a stopped *sim* lab still answers, since sim's observations are functions of
+        the model alone; every other backend needs its running cluster.
+        """
+        if not self.running and stopped_ok and self.backend_name == "sim":
+            from .backends.sim import SimBackend
+
+            return require(SimBackend(), capability)
+        self._require_running()
+        return require(self.backend, capability)
 
     # ------------------------------------------------------------------ objects
 
@@ -301,10 +320,14 @@ class Lab:
 
     def explain(self, src: str, dst: str, port: int | None = 80, protocol: str = "TCP",
                 src_port: int | None = None) -> Explanation:
-        """The deciding rule on the egress side (at src) and the ingress side (at dst)."""
+        """The deciding rule on the egress side (at src) and the ingress side (at dst), as the
+        running backend answers it (kind: antrea-controller's own answer when it gives one); a
+        stopped lab answers from labkit's engine."""
         s, d = self.state.pod(src).key, self.state.pod(dst).key
-        m = self.expected_reachability(port, protocol, src_port, sources=[s], destinations=[d])
-        return m.explain(s, d)
+        probe = _probe(port, protocol, src_port)
+        if not self.running:
+            return engine_explain(self.state, self.policy_set, s, d, probe)
+        return require(self.backend, Explains).explain(self.state, self.policy_set, s, d, probe)
 
     def traceflow(self, src: str, dst: str, port: int | None = 80, protocol: str = "TCP",
                   src_port: int | None = None):
@@ -313,14 +336,9 @@ class Lab:
         Backends that can trace real packets (ovs: OVS packet tracing; kind: the Traceflow CRD)
         do; on sim the trace is predicted from the policy engine's explanation.
         """
-        self._require_running()
-        from .policy.traceflow import traceflow_from_explanation
-
-        real = getattr(self.backend, "traceflow", None)
-        if real is not None:
-            probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port)
-            return real(self.state, self.policy_set, self.state.pod(src).key, self.state.pod(dst).key, probe)
-        return traceflow_from_explanation(self.state, self.explain(src, dst, port, protocol, src_port))
+        tracer = self._capable(Traceflows)
+        return tracer.traceflow(self.state, self.policy_set, self.state.pod(src).key, self.state.pod(dst).key,
+                                _probe(port, protocol, src_port))
 
     def dump_flows(self, node: str, table: str | None = None):
         """The OpenFlow flows of one node's ``br-int`` as a DataFrame (table name, priority, match,
@@ -329,13 +347,7 @@ class Lab:
 
         Only backends with a real switch have flows: ``ovs`` (and, later, ``kind``).
         """
-        self._require_running()
-        real = getattr(self.backend, "dump_flows", None)
-        if real is None:
-            raise UnsupportedOperation(f"the {self.backend_name} backend has no Open vSwitch to read flows from; "
-                                       "start the lab with backend='ovs' (root + Open vSwitch) to see the "
-                                       "OpenFlow tables, or use lab.explain()/lab.traceflow() on sim")
-        return real(node, table)
+        return self._capable(DumpsFlows).dump_flows(node, table)
 
     # ------------------------------------------------------------------ encryption and SmartNICs
 
@@ -353,12 +365,7 @@ class Lab:
         from .encryption.wire import check_mode
 
         check_mode(mode)
-        real = getattr(self.backend, "set_encryption", None)
-        if real is not None:
-            real(self.state, mode)
-        elif self.backend_name != "sim":
-            raise UnsupportedOperation(f"the {self.backend_name} backend cannot switch encryption yet; "
-                                       "use backend='sim' to see what each mode puts on the wire")
+        self._capable(Encrypts, stopped_ok=True).set_encryption(self.state, mode)
         self._encryption = mode
 
     def capture(self, src: str, dst: str):
@@ -368,12 +375,8 @@ class Lab:
         On sim the frames are built byte for byte (IPsec and WireGuard ones marked emulated);
         backends with a real underlay capture real packets when they support it.
         """
-        real = getattr(self.backend, "capture", None)
-        if real is not None:
-            return real(self.state, self.state.pod(src).key, self.state.pod(dst).key, self._encryption)
-        from .encryption.wire import build_capture, endpoints_from_state
-
-        return build_capture(self._encryption, *endpoints_from_state(self.state, src, dst))
+        return self._capable(Captures, stopped_ok=True).capture(self.state, self.state.pod(src).key,
+                                                                self.state.pod(dst).key, self._encryption)
 
     def offload_report(self, node: str | None = None, profile: Any = None, flow_capacity: int | None = None,
                        reset: bool = False):
@@ -386,43 +389,30 @@ class Lab:
         a new window (datapath flows and counters cleared). On sim: the sim's flow model (labelled
         ``modelled``).
         """
-        self._require_running()
+        reporter = self._capable(ReportsOffload)
         from .smartnic.profiles import get_profile
 
         nic = get_profile(profile) if isinstance(profile, str) else profile
-        real = getattr(self.backend, "offload_report", None)
-        if real is not None:
-            return real(node, nic, flow_capacity, reset)
-        if self.backend_name != "sim":
-            raise UnsupportedOperation(f"the {self.backend_name} backend cannot report datapath offload yet; use "
-                                       "backend='ovs' (real datapath flows) or backend='sim' (modelled)")
-        from .smartnic.report import modelled_report
+        return reporter.offload_report(node, nic, flow_capacity, reset)
 
-        return modelled_report(nic or get_profile("connectx-class"), flow_capacity)
+    def representors(self):
+        """SmartNIC topologies: each pod's virtual function, its VF representor and br-int port."""
+        return self._capable(ShowsRepresentors).representors()
 
     def steady_traffic(self, pairs: list[tuple[str, str]], port: int = 80, pps: float = 50.0,
                        churn_per_s: float = 0.0):
         """Start background traffic between pod pairs (UDP streams at ``pps`` datagrams/s each, plus
         ``churn_per_s`` short TCP connections/s); returns a handle with ``.stop()`` and ``.stats``.
         Stopped with the lab at the latest. ovs only: the sim models traffic (labkit.smartnic.simulate)."""
-        self._require_running()
-        real = getattr(self.backend, "steady_traffic", None)
-        if real is None:
-            raise UnsupportedOperation(f"the {self.backend_name} backend sends no real traffic; use backend='ovs', "
-                                       "or labkit.smartnic.simulate(profile, workload) for a modelled workload")
-        return real([(self.state.pod(s).key, self.state.pod(d).key) for s, d in pairs], port, pps, churn_per_s)
+        sender = self._capable(SteadyTraffic)
+        return sender.steady_traffic([(self.state.pod(s).key, self.state.pod(d).key) for s, d in pairs], port, pps,
+                                     churn_per_s)
 
     def compromise_host(self, node: str):
         """Play root on a node's host OS against the policy, with real commands (ovs, SmartNIC
         topologies): on a DPU node every attempt is made and fails; where OVS runs on the host only
         harmless look-ups are made, and they succeed. Returns the attack log (a DataFrame)."""
-        self._require_running()
-        real = getattr(self.backend, "host_attack", None)
-        if real is None:
-            raise UnsupportedOperation(f"the {self.backend_name} backend has no host to attack; use backend='ovs' "
-                                       "with backend_options={'topology': 'smartnic'}, or "
-                                       "labkit.smartnic.host_compromise(profile, matrix) for the model")
-        return real(node)
+        return self._capable(AttacksHost).host_attack(node)
 
     # ------------------------------------------------------------------ flows
 
@@ -433,15 +423,8 @@ class Lab:
         On sim the records are synthesized; on ovs the profile runs as real connections (a minute
         of profile time in about 3 s) and the records come from OVS IPFIX and conntrack.
         """
-        if self.backend_name != "sim" and getattr(self.backend, "generate_traffic", None) is None:
-            raise UnsupportedOperation(f"flow records on the {self.backend_name} backend come from its datapath, "
-                                       "which labkit does not export yet; use backend='sim' or 'ovs' for flow "
-                                       "visibility")
-        if self.backend_name != "sim":
-            self._require_running()
-        from .flows.traffic import generate_traffic
-
-        return generate_traffic(self, profile, duration_s=duration_s, seed=seed)
+        player = self._capable(GeneratesTraffic, stopped_ok=True)
+        return player.generate_traffic(self.state, self.policy_set, profile, duration_s=duration_s, seed=seed)
 
     def flows(self, run: Any, aggregate: bool = True):
         """Flow records of a traffic run as a DataFrame: correlated by the Flow Aggregator
@@ -485,8 +468,9 @@ class Lab:
     def resume(cls, name: str = "lab", state_dir: str | os.PathLike | None = None) -> "Lab":
         """Rebuild a lab saved by :meth:`save` (the CLI does this for every command).
 
-        The sim backend is simply started again; backends with live resources (ovs) re-attach to
-        them if they provide ``attach``.
+        Backends that can take over a cluster still running (kind: the Resumable capability)
+        re-attach to it; the others (sim, and ovs, whose lab lives in the process that started it)
+        are started again from the saved objects.
         """
         directory = Path(state_dir) if state_dir else default_state_root() / name
         path = directory / "lab.json"
@@ -506,15 +490,19 @@ class Lab:
             lab._apply_items(load_manifest_docs(documents_from_data(record["manifests"], source=str(path))))
         if record.get("running", True):
             lab.backend = _make_backend(lab.backend_name, lab)
-            attach = getattr(lab.backend, "attach", None)
-            if attach is not None:
-                attach(lab.state, lab.policy_set)
+            if has(lab.backend, Resumable):
+                require(lab.backend, Resumable).attach(lab.state, lab.policy_set)
             else:
                 lab.backend.start(lab.state, lab.policy_set)
             lab.running = True
             if record.get("encryption", "none") != "none":  # trafficEncryptionMode set by an earlier command
                 lab.set_encryption(record["encryption"])
         return lab
+
+
+def _probe(port: int | None, protocol: str, src_port: int | None) -> Probe:
+    protocol = protocol.upper()
+    return Probe(protocol, port if protocol != "ICMP" else None, src_port)
 
 
 def load_manifest_docs(docs: list[Document]) -> list[tuple[Any, Document]]:

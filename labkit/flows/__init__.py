@@ -9,3 +9,7 @@
   Aggregator (Aggregate mode); :mod:`.recommend`: least-privilege policy recommendation;
   :mod:`.summary`: the tables behind the flow graphs.
 """
+
+from .traffic import SHOP_TRAFFIC, TrafficProfile, TrafficRule, TrafficRun
+
+__all__ = ["SHOP_TRAFFIC", "TrafficProfile", "TrafficRule", "TrafficRun"]

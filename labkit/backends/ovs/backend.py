@@ -14,7 +14,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...datapath.compile import compile_flows
 from ...datapath.openflow import FlowEntry, parse_dump, render_flows
@@ -24,7 +24,10 @@ from ...errors import BackendUnavailable, LabStateError, NotFoundError, Unsuppor
 from ...model.cluster import ClusterState
 from ...policy.compiler import PolicySet
 from ...policy.probe import Probe
-from ...policy.reachability import Reachability
+from ...policy.explain import explain as engine_explain
+from ...policy.reachability import Explanation, Reachability
+from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, Explains, GeneratesTraffic, ReportsOffload,
+                    Resumable, ShowsRepresentors, SteadyTraffic, Traceflows)
 from . import names
 from . import sweep as sweeping
 from .agent import RejectAgent
@@ -57,8 +60,13 @@ def check_available() -> None:
                                      "use backend='sim' meanwhile")
 
 
-class OvsBackend:
+class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, ReportsOffload, ShowsRepresentors,
+                 GeneratesTraffic, SteadyTraffic, AttacksHost):
     name = "ovs"
+    why_not: ClassVar[dict[type, str]] = {
+        Resumable: "an ovs lab lives in the process that started it (its namespaces and OVS daemons); "
+                   "the CLI rebuilds it from lab.json",
+    }
 
     def __init__(self, lab_name: str, state_dir: str | os.PathLike, topology: str | None = None,
                  probe_timeout_s: float = 1.0) -> None:
@@ -272,6 +280,12 @@ class OvsBackend:
         topology = self._require()
         return self.realization.instance(topology.node(self._node(node))).appctl(["dpctl/dump-flows"])
 
+    def explain(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str, probe: Probe) -> Explanation:
+        """The deciding rules from the policy model this datapath was compiled from (as
+        antrea-controller answers ``antctl query networkpolicyevaluation``); the differential test
+        checks the datapath against it."""
+        return engine_explain(state, policy_set, src, dst, probe)
+
     def traceflow(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str,
                   probe: Probe | None = None) -> "Traceflow":
         """Antrea-style Traceflow of one packet from pod ``src`` to pod ``dst``, from ``ofproto/trace``
@@ -380,8 +394,9 @@ class OvsBackend:
             self.set_encryption(state, mode)
         return self.encryption.capture(topology, src_key, dst_key)
 
-    def capabilities(self) -> dict[str, Any]:
-        return {"sctp": self._sctp(self._require()), "reject": True, "traceflow": True, "dump_flows": True}
+    def supports_sctp(self) -> bool:
+        """Can this machine's kernel carry the SCTP probes (CONFIG_IP_SCTP)?"""
+        return self._sctp(self._require())
 
 
 __all__ = ["OvsBackend", "check_available"]
