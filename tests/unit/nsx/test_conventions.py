@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from labkit.nsx import NSXApiError
-from labkit.nsx.server import DEFAULT_ADMIN_PASSWORD
+from labkit.nsx.manager import NSXApiError
+from labkit.nsx.manager.server import DEFAULT_ADMIN_PASSWORD
 
 from .conftest import GROUPS, POLICIES
 
@@ -160,7 +160,7 @@ def test_concurrent_writers_are_serialized(admin):
 
 
 def test_plain_http_mode(tmp_path):
-    from labkit.nsx import NSXManagerServer
+    from labkit.nsx.manager import NSXManagerServer
 
     with NSXManagerServer(tmp_path, tls=False) as server:
         assert server.url.startswith("http://")

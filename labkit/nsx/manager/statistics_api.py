@@ -18,14 +18,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.clusters import require_owner
-from labkit.nsx.groups import require_default_domain
-from labkit.nsx.objects import bad_request, not_found
-from labkit.nsx.routing import Request
-from labkit.nsx.span import policy_clusters, policy_rules
-from labkit.nsx.state import ManagerState
-from labkit.nsx.store import ObjectStore
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.clusters import require_owner
+from labkit.nsx.manager.groups import require_default_domain
+from labkit.nsx.manager.messages import Request
+from labkit.nsx.manager.objects import bad_request, not_found
+from labkit.nsx.manager.span import policy_clusters, policy_rules
+from labkit.nsx.manager.state import ManagerState
+from labkit.nsx.manager.store import ObjectStore
 
 COUNTERS = ("hit_count", "packet_count", "byte_count", "session_count", "total_session_count",
             "max_session_count", "popularity_index", "max_popularity_index")

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.auth import Principal
-from labkit.nsx.errors import ErrorCode, NSXApiError
-from labkit.nsx.store import ObjectStore
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.errors import ErrorCode, NSXApiError
+from labkit.nsx.manager.principal import Principal
+from labkit.nsx.manager.store import ObjectStore
 
 
 def ccp_by_node_id(store: ObjectStore, node_id: str) -> dict[str, Any] | None:

@@ -3,7 +3,7 @@
 NSX Manager serves its own API description (``GET /api/v1/spec/openapi/nsx_api.json`` for the
 management plane, ``.../nsx_policy_api.json`` for the Policy API; the running manager describes
 its own build). The mock does the same at those paths, but describes **only the routes it
-implements** (:data:`labkit.nsx.api.ROUTES`), so a client generator or a property-based tester
+implements** (:data:`labkit.nsx.manager.api.ROUTES`), so a client generator or a property-based tester
 (``tests/unit/nsx/test_openapi.py`` runs schemathesis against it) sees exactly the mock's surface.
 
 Differences from NSX's documents: OpenAPI 3.0 (NSX serves Swagger 2.0), request bodies are
@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from labkit.nsx import inventory
-from labkit.nsx.routing import Route
+from labkit.nsx.manager import inventory_api
+from labkit.nsx.manager.routing import Route
 
 MANAGER_SPEC = "/api/v1/spec/openapi/nsx_api.json"
 POLICY_SPECS = ("/api/v1/spec/openapi/nsx_policy_api.json", "/policy/api/v1/spec/openapi/nsx_policy_api.json")
@@ -52,7 +52,7 @@ _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any], bool]]] = {
 # Path parameters the mock accepts only with these values (docs/nsx-mock.md, "Routes").
 _ENUMS: dict[str, list[str]] = {
     "site": ["default"], "ep": ["default"], "domain": ["default"],
-    "collection": sorted(inventory.BY_COLLECTION), "item": sorted(inventory.BY_ITEM),
+    "collection": sorted(inventory_api.BY_COLLECTION), "item": sorted(inventory_api.BY_ITEM),
 }
 _ERROR = {"$ref": "#/components/schemas/ApiError"}
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.clusters import cluster_exists, require_cluster_owner
-from labkit.nsx.errors import ErrorCode
-from labkit.nsx.inventory import BY_RESOURCE_TYPE, key_of
-from labkit.nsx.objects import (
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.clusters import cluster_exists, require_cluster_owner
+from labkit.nsx.manager.errors import ErrorCode
+from labkit.nsx.manager.inventory_api import BY_RESOURCE_TYPE, key_of
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.objects import (
     Mode,
     check_protection,
     list_response,
@@ -32,8 +33,7 @@ from labkit.nsx.objects import (
     public,
     validation_error,
 )
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager.state import ManagerState
 
 PACKET_TYPES = ("FIELDS_PACKET_DATA", "BINARY_PACKET_DATA")
 PHASES = ("SUCCEEDED", "FAILED")

@@ -2,27 +2,27 @@
 
 Reproduced (nsx.md §4.1; Admin Guide "Antrea Groups"): GET list/item, PATCH (create or merge),
 PUT (create or replace, ``_revision`` required), DELETE (200 even if absent; 400/500030 while a
-policy uses the group unless ``?force=true``); validation per :mod:`labkit.nsx.group_rules`.
+policy uses the group unless ``?force=true``); validation per :mod:`labkit.nsx.manager.group_rules`.
 Antrea groups exist in the Default domain only.
 
 Effective members (nsx.md §4.1): ``.../groups/{id}/members/pods``, ``/members/ip-addresses``,
 ``/members/kubernetes-services`` with optional ``cluster_id`` (the cluster UUID). Pods and
 services come from the inventory of the clusters where the group is realized
-(:func:`labkit.nsx.span.group_clusters`); IP members are never shown as effective pod members.
+(:func:`labkit.nsx.manager.span.group_clusters`); IP members are never shown as effective pod members.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.auth import Principal
-from labkit.nsx.errors import ErrorCode
-from labkit.nsx.fields import unknown_fields
-from labkit.nsx.group_rules import group_problems
-from labkit.nsx.inventory import objects_of_cluster
-from labkit.nsx.membership import ClusterInventory, ip_members, pod_members, service_members
-from labkit.nsx.objects import (
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.errors import ErrorCode
+from labkit.nsx.manager.fields import unknown_fields
+from labkit.nsx.manager.group_rules import group_problems
+from labkit.nsx.manager.inventory_api import objects_of_cluster
+from labkit.nsx.manager.membership import ClusterInventory, ip_members, pod_members, service_members
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.objects import (
     Mode,
     bad_request,
     check_protection,
@@ -32,9 +32,9 @@ from labkit.nsx.objects import (
     public,
     validation_error,
 )
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.span import group_clusters, referrers
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager.principal import Principal
+from labkit.nsx.manager.span import group_clusters, referrers
+from labkit.nsx.manager.state import ManagerState
 
 
 def require_default_domain(req: Request) -> None:

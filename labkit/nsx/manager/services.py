@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.auth import Principal
-from labkit.nsx.errors import ErrorCode
-from labkit.nsx.objects import (
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.errors import ErrorCode
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.objects import (
     Mode,
     bad_request,
     check_protection,
@@ -23,9 +23,9 @@ from labkit.nsx.objects import (
     public,
     validation_error,
 )
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.span import referrers
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager.principal import Principal
+from labkit.nsx.manager.span import referrers
+from labkit.nsx.manager.state import ManagerState
 
 SYSTEM = Principal("system")
 ENTRY_TYPES = ("L4PortSetServiceEntry", "ICMPTypeServiceEntry", "IPProtocolServiceEntry",

@@ -29,12 +29,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.certs import parse_certificate
-from labkit.nsx.clusters import require_owner
-from labkit.nsx.errors import CertificateError, ErrorCode
-from labkit.nsx.inventory import delete_cluster_inventory
-from labkit.nsx.objects import (
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.certs import parse_certificate
+from labkit.nsx.manager.clusters import require_owner
+from labkit.nsx.manager.errors import CertificateError, ErrorCode
+from labkit.nsx.manager.inventory_api import delete_cluster_inventory
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.objects import (
     bad_request,
     check_protection,
     list_response,
@@ -43,11 +44,10 @@ from labkit.nsx.objects import (
     public,
     stamp,
 )
-from labkit.nsx.realization import forget_cluster
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.span import all_policies, referrers, span_children
-from labkit.nsx.state import ManagerState
-from labkit.nsx.statistics import forget_cluster_statistics
+from labkit.nsx.manager.realization import forget_cluster
+from labkit.nsx.manager.span import all_policies, referrers, span_children
+from labkit.nsx.manager.state import ManagerState
+from labkit.nsx.manager.statistics_api import forget_cluster_statistics
 
 NODE_TYPES = ("ANTREA_NODE", "BM_NODE")
 COMPONENTS = ("controller_status", "mp_adapter_status", "ccp_adapter_status")

@@ -2,8 +2,8 @@
 
 Authenticates with HTTP Basic (``admin``) or a principal identity's client certificate, verifies
 the manager against a CA file (labkit's lab CA), and translates every failure at this one
-boundary: an NSX error answer becomes :class:`~labkit.nsx.errors.NSXApiError` (status, error_code,
-related_errors), a transport failure :class:`~labkit.nsx.errors.NSXUnreachable`.
+boundary: an NSX error answer becomes :class:`~labkit.nsx.manager.errors.NSXApiError` (status, error_code,
+related_errors), a transport failure :class:`~labkit.nsx.manager.errors.NSXUnreachable`.
 
 It works against the mock and, for the routes it uses, against a real NSX Manager. The helpers at
 the end are what an interworking adapter needs: register a cluster, push inventory batches, read
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from labkit.nsx import paths
-from labkit.nsx.errors import CertificateError, NSXApiError, NSXError, NSXUnreachable
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.errors import CertificateError, NSXApiError, NSXError, NSXUnreachable
 
 INVENTORY_BATCH_SIZE = 50  # mp-adapter.conf InventoryBatchSize default (nsx.md §1)
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.clusters import cluster_exists, require_cluster_owner
-from labkit.nsx.errors import ErrorCode, NSXApiError
-from labkit.nsx.objects import bad_request, check_protection, clean, list_response, not_found, public, stamp
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.clusters import cluster_exists, require_cluster_owner
+from labkit.nsx.manager.errors import ErrorCode, NSXApiError
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.objects import bad_request, check_protection, clean, list_response, not_found, public, stamp
+from labkit.nsx.manager.state import ManagerState
 
 MODULE = "container-inventory"
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from labkit.nsx.auth import Principal
-from labkit.nsx.errors import ErrorCode, NSXApiError
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager.errors import ErrorCode, NSXApiError
+from labkit.nsx.manager.principal import Principal
+from labkit.nsx.manager.state import ManagerState
 
 Mode = Literal["PUT", "PATCH"]
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from html import escape
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.errors import NSXApiError
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.errors import NSXApiError
 
 # NSX's own order of DFW categories (nsx.md §5.3): evaluated top to bottom.
 CATEGORIES = ("Ethernet", "Emergency", "Infrastructure", "Environment", "Application")

@@ -1,9 +1,9 @@
 """The NSX mock's route table (declared once, in order) and its dispatcher.
 
-:class:`NSXApi` turns one HTTP request into one :class:`~labkit.nsx.routing.Response`:
+:class:`NSXApi` turns one HTTP request into one :class:`~labkit.nsx.manager.routing.Response`:
 match the route (404/405), authenticate (401/403), run the handler inside one store transaction
 (a handler that raises changes nothing), and answer errors as NSX ApiError bodies. It does no
-socket I/O, so it can be driven directly in tests; :mod:`labkit.nsx.server` puts it behind HTTPS.
+socket I/O, so it can be driven directly in tests; :mod:`labkit.nsx.manager.server` puts it behind HTTPS.
 """
 
 from __future__ import annotations
@@ -12,26 +12,27 @@ import logging
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
-from labkit.nsx import (
+from labkit.nsx.manager import (
     ccp,
     console_page,
     desired,
     groups,
     hapi,
-    inventory,
+    inventory_api,
     node,
     policies,
     realization,
     services,
-    statistics,
-    traceflow,
+    statistics_api,
+    traceflow_api,
     trust,
 )
-from labkit.nsx.errors import ErrorCode, NSXApiError
-from labkit.nsx.openapi import MANAGER_SPEC, POLICY_SPECS, openapi_document
-from labkit.nsx.paths import GENERATION_COUNTER
-from labkit.nsx.routing import Request, Response, Route, Router
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager.errors import ErrorCode, NSXApiError
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.openapi import MANAGER_SPEC, POLICY_SPECS, openapi_document
+from labkit.nsx.manager.paths import GENERATION_COUNTER
+from labkit.nsx.manager.routing import Route, Router
+from labkit.nsx.manager.state import ManagerState
 
 log = logging.getLogger("labkit.nsx")
 
@@ -48,7 +49,7 @@ LK = "/labkit/v1"
 
 
 def _console(state: ManagerState, req: Request) -> Response:
-    """``GET /``: the read-only console page (:mod:`labkit.nsx.console_page`). Each view is read
+    """``GET /``: the read-only console page (:mod:`labkit.nsx.manager.console_page`). Each view is read
     through the GET routes below, as the principal who asked, so the page shows what the API does."""
     router = Router(ROUTES)
 
@@ -108,15 +109,15 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", f"{P}{_CCP}/heartbeat-config", ccp.put_heartbeat_config),
     Route("PATCH", f"{P}{_CCP}/heartbeat-config", ccp.patch_heartbeat_config),
     # Container inventory
-    Route("POST", f"{MP}/inventory/container/{{cluster_id}}", inventory.inventory_updates,
-          module_name=inventory.MODULE),
-    Route("POST", f"{MP}/fabric/container-clusters", inventory.create_container_cluster,
-          module_name=inventory.MODULE),
-    Route("DELETE", f"{MP}/fabric/container-clusters/{{object_id}}", inventory.delete_container_cluster,
-          module_name=inventory.MODULE),
-    Route("GET", f"{MP}/fabric/{{collection}}", inventory.list_objects, module_name=inventory.MODULE),
-    Route("GET", f"{MP}/fabric/{{item}}/{{object_id}}", inventory.get_object,
-          module_name=inventory.MODULE),
+    Route("POST", f"{MP}/inventory/container/{{cluster_id}}", inventory_api.inventory_updates,
+          module_name=inventory_api.MODULE),
+    Route("POST", f"{MP}/fabric/container-clusters", inventory_api.create_container_cluster,
+          module_name=inventory_api.MODULE),
+    Route("DELETE", f"{MP}/fabric/container-clusters/{{object_id}}", inventory_api.delete_container_cluster,
+          module_name=inventory_api.MODULE),
+    Route("GET", f"{MP}/fabric/{{collection}}", inventory_api.list_objects, module_name=inventory_api.MODULE),
+    Route("GET", f"{MP}/fabric/{{item}}/{{object_id}}", inventory_api.get_object,
+          module_name=inventory_api.MODULE),
     # Hierarchical API
     Route("PATCH", f"{P}/infra", hapi.patch_infra),
     # Services
@@ -140,13 +141,13 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", f"{P}{_POLICY}", policies.put_policy),
     Route("PATCH", f"{P}{_POLICY}", policies.patch_policy),
     Route("DELETE", f"{P}{_POLICY}", policies.delete_policy),
-    Route("GET", f"{P}{_POLICY}/statistics", statistics.get_policy_statistics),
+    Route("GET", f"{P}{_POLICY}/statistics", statistics_api.get_policy_statistics),
     Route("GET", f"{P}{_POLICY}/rules", policies.list_rules),
     Route("GET", f"{P}{_POLICY}/rules/{{rule_id}}", policies.get_rule),
     Route("PUT", f"{P}{_POLICY}/rules/{{rule_id}}", policies.put_rule),
     Route("PATCH", f"{P}{_POLICY}/rules/{{rule_id}}", policies.patch_rule),
     Route("DELETE", f"{P}{_POLICY}/rules/{{rule_id}}", policies.delete_rule),
-    Route("GET", f"{P}{_POLICY}/rules/{{rule_id}}/statistics", statistics.get_rule_statistics),
+    Route("GET", f"{P}{_POLICY}/rules/{{rule_id}}/statistics", statistics_api.get_rule_statistics),
     Route("GET", f"{P}{_POLICY}/container-cluster-span", policies.list_spans),
     Route("GET", f"{P}{_POLICY}/container-cluster-span/{{span_id}}", policies.get_span),
     Route("PUT", f"{P}{_POLICY}/container-cluster-span/{{span_id}}", policies.put_span),
@@ -156,20 +157,20 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{P}/infra/realized-state/status", realization.get_status),
     Route("GET", f"{P}/infra/realized-state/realized-entities", realization.get_realized_entities),
     # Antrea traceflow
-    Route("GET", f"{P}/infra/antrea/traceflows", traceflow.list_traceflows),
-    Route("GET", f"{P}{_TF}", traceflow.get_traceflow),
-    Route("PUT", f"{P}{_TF}", traceflow.put_traceflow),
-    Route("PATCH", f"{P}{_TF}", traceflow.patch_traceflow),
-    Route("POST", f"{P}{_TF}", traceflow.rerun_traceflow),
-    Route("DELETE", f"{P}{_TF}", traceflow.delete_traceflow),
-    Route("GET", f"{P}{_TF}/status", traceflow.get_status),
-    Route("GET", f"{P}{_TF}/observations", traceflow.get_observations),
+    Route("GET", f"{P}/infra/antrea/traceflows", traceflow_api.list_traceflows),
+    Route("GET", f"{P}{_TF}", traceflow_api.get_traceflow),
+    Route("PUT", f"{P}{_TF}", traceflow_api.put_traceflow),
+    Route("PATCH", f"{P}{_TF}", traceflow_api.patch_traceflow),
+    Route("POST", f"{P}{_TF}", traceflow_api.rerun_traceflow),
+    Route("DELETE", f"{P}{_TF}", traceflow_api.delete_traceflow),
+    Route("GET", f"{P}{_TF}/status", traceflow_api.get_status),
+    Route("GET", f"{P}{_TF}/observations", traceflow_api.get_observations),
     # labkit-only write side for the adapter (what NSX receives over its private channel)
     Route("PUT", f"{LK}{_CCP}/status", ccp.put_ccp_status, module_name="labkit"),
     Route("GET", f"{LK}{_CCP}/desired-state", desired.get_desired_state, module_name="labkit"),
     Route("PUT", f"{LK}/realized-state/status", realization.put_report, module_name="labkit"),
-    Route("PUT", f"{LK}{_POLICY}/statistics", statistics.put_policy_statistics, module_name="labkit"),
-    Route("PUT", f"{LK}{_TF}/result", traceflow.put_result, module_name="labkit"),
+    Route("PUT", f"{LK}{_POLICY}/statistics", statistics_api.put_policy_statistics, module_name="labkit"),
+    Route("PUT", f"{LK}{_TF}/result", traceflow_api.put_result, module_name="labkit"),
 )
 
 

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.group_rules import has_ip_members, is_antrea
-from labkit.nsx.services import l4_entry_problems
-from labkit.nsx.store import ObjectStore
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.group_rules import has_ip_members, is_antrea
+from labkit.nsx.manager.services import l4_entry_problems
+from labkit.nsx.manager.store import ObjectStore
 
 CATEGORIES = ("Ethernet", "Emergency", "Infrastructure", "Environment", "Application")
 ANTREA_CATEGORIES = ("Emergency", "Infrastructure", "Environment", "Application")

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.clusters import require_owner
-from labkit.nsx.objects import bad_request, not_found
-from labkit.nsx.routing import Request
-from labkit.nsx.span import group_clusters, policy_clusters
-from labkit.nsx.state import ManagerState
-from labkit.nsx.store import ObjectStore
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.clusters import require_owner
+from labkit.nsx.manager.messages import Request
+from labkit.nsx.manager.objects import bad_request, not_found
+from labkit.nsx.manager.span import group_clusters, policy_clusters
+from labkit.nsx.manager.state import ManagerState
+from labkit.nsx.manager.store import ObjectStore
 
 STATUSES = ("SUCCESS", "ERROR", "IN_PROGRESS")
 PUBLISH = {"SUCCESS": "REALIZED", "ERROR": "ERROR", "IN_PROGRESS": "UNREALIZED", "UNKNOWN": "UNAVAILABLE"}

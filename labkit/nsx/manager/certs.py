@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from labkit.nsx.errors import CertificateError
+from labkit.nsx.manager.errors import CertificateError
 
 CA_NAME = "labkit NSX mock CA"
 KeyType = Literal["rsa", "ec"]

@@ -11,7 +11,7 @@ Reproduced conventions:
 - Each rule gets a read-only ``rule_id``, a unique positive number assigned once by the manager
   (nsx.md §5.1); the adapter names ACNP rules after it.
 - Every write is validated on the policy's final state (policy + all rules + span), per
-  :mod:`labkit.nsx.policy_rules`; a rule change moves its policy's ``_revision`` so that the
+  :mod:`labkit.nsx.manager.policy_rules`; a rule change moves its policy's ``_revision`` so that the
   realization of the previous version no longer counts [D].
 - DELETE answers 200 also when the object is absent (Policy API DELETE is idempotent).
 """
@@ -21,12 +21,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.auth import Principal
-from labkit.nsx.errors import ErrorCode
-from labkit.nsx.fields import unknown_fields
-from labkit.nsx.groups import require_default_domain
-from labkit.nsx.objects import (
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.errors import ErrorCode
+from labkit.nsx.manager.fields import unknown_fields
+from labkit.nsx.manager.groups import require_default_domain
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.objects import (
     Mode,
     bad_request,
     check_protection,
@@ -37,12 +37,12 @@ from labkit.nsx.objects import (
     stamp,
     validation_error,
 )
-from labkit.nsx.policy_rules import POLICY_DEFAULTS, RULE_DEFAULTS, policy_problems
-from labkit.nsx.realization import forget_intent
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.span import policy_clusters, policy_rules, span_children
-from labkit.nsx.state import ManagerState
-from labkit.nsx.statistics import forget_policy_statistics
+from labkit.nsx.manager.policy_rules import POLICY_DEFAULTS, RULE_DEFAULTS, policy_problems
+from labkit.nsx.manager.principal import Principal
+from labkit.nsx.manager.realization import forget_intent
+from labkit.nsx.manager.span import policy_clusters, policy_rules, span_children
+from labkit.nsx.manager.state import ManagerState
+from labkit.nsx.manager.statistics_api import forget_policy_statistics
 
 RULE_ID_START = 1001
 

@@ -6,7 +6,7 @@ server started again on the same directory has the same objects, CA and certific
 
 Client certificates: the TLS layer asks for one (optional) and accepts certificates signed by the
 lab CA or identical to a registered principal identity's certificate (self-signed ones included);
-the API layer then maps the certificate to its PI (:mod:`labkit.nsx.auth`). The TLS context is
+the API layer then maps the certificate to its PI (:mod:`labkit.nsx.manager.auth`). The TLS context is
 rebuilt whenever a PI is created or deleted. Python's ``ssl`` has no verify callback, so a
 self-signed certificate nobody registered fails the TLS handshake instead of answering 403 as
 NSX does (docs/nsx-mock.md).
@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabkitError, LabStateError
-from labkit.nsx.api import NSXApi
-from labkit.nsx.auth import ADMIN_USER, Authenticator
-from labkit.nsx.certs import CertKeyPair, KeyType, ensure_ca, ensure_server_cert, issue_client_cert
-from labkit.nsx.client import NSXClient
-from labkit.nsx.services import seed_default_services
-from labkit.nsx.state import DEFAULT_NODE_VERSION, ManagerState
-from labkit.nsx.store import ObjectStore
+from labkit.nsx.manager.api import NSXApi
+from labkit.nsx.manager.auth import Authenticator
+from labkit.nsx.manager.certs import CertKeyPair, KeyType, ensure_ca, ensure_server_cert, issue_client_cert
+from labkit.nsx.manager.client import NSXClient
+from labkit.nsx.manager.principal import ADMIN_USER
+from labkit.nsx.manager.services import seed_default_services
+from labkit.nsx.manager.state import DEFAULT_NODE_VERSION, ManagerState
+from labkit.nsx.manager.store import ObjectStore
 
 log = logging.getLogger("labkit.nsx")
 

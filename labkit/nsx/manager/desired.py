@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.ccp import get_ccp
-from labkit.nsx.clusters import require_owner
-from labkit.nsx.objects import public
-from labkit.nsx.policies import policy_view
-from labkit.nsx.policy_rules import CATEGORIES
-from labkit.nsx.routing import Request
-from labkit.nsx.span import all_policies, groups_used_by, policy_clusters, policy_rules
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.ccp import get_ccp
+from labkit.nsx.manager.clusters import require_owner
+from labkit.nsx.manager.messages import Request
+from labkit.nsx.manager.objects import public
+from labkit.nsx.manager.policies import policy_view
+from labkit.nsx.manager.policy_rules import CATEGORIES
+from labkit.nsx.manager.span import all_policies, groups_used_by, policy_clusters, policy_rules
+from labkit.nsx.manager.state import ManagerState
 
 
 def get_desired_state(state: ManagerState, req: Request) -> dict[str, Any]:

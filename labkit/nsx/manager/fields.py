@@ -5,7 +5,7 @@ not define (issue 6: "unknown fields: a 400 with an NSX-style error naming the f
 below are the fields of the types the mock stores, from the NSX Policy API reference and
 vsphere-automation-sdk-go's model types (Group, Condition, NestedExpression, IPAddressExpression,
 ConjunctionOperator, SecurityPolicy, Rule). Read-only metadata (``_revision``, ``path`` ...,
-:data:`labkit.nsx.objects.READ_ONLY_FIELDS`) and JSON nulls are still ignored, never refused, so
+:data:`labkit.nsx.manager.objects.READ_ONLY_FIELDS`) and JSON nulls are still ignored, never refused, so
 an object read with GET can be sent back as it is.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx.objects import READ_ONLY_FIELDS
+from labkit.nsx.manager.objects import READ_ONLY_FIELDS
 
 # PolicyConfigResource / ManagedResource fields every Policy object has.
 _COMMON = frozenset({"id", "display_name", "description", "resource_type", "tags", "origin_site_id", "owner_id",

@@ -12,12 +12,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.certs import parse_certificate
-from labkit.nsx.errors import CertificateError, ErrorCode, NSXApiError
-from labkit.nsx.objects import bad_request, list_response, not_found, public, stamp
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.certs import parse_certificate
+from labkit.nsx.manager.errors import CertificateError, ErrorCode, NSXApiError
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.objects import bad_request, list_response, not_found, public, stamp
+from labkit.nsx.manager.state import ManagerState
 
 MODULE = "common-services"
 ROLES = ("enterprise_admin", "auditor", "cluster_info_reader", "ccp_internal_operator",

@@ -21,14 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.groups import remove_group, write_group
-from labkit.nsx.objects import bad_request, check_protection
-from labkit.nsx.policies import remove_policy, write_policy
-from labkit.nsx.realization import forget_intent
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.services import remove_service, write_service
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.groups import remove_group, write_group
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.objects import bad_request, check_protection
+from labkit.nsx.manager.policies import remove_policy, write_policy
+from labkit.nsx.manager.realization import forget_intent
+from labkit.nsx.manager.services import remove_service, write_service
+from labkit.nsx.manager.state import ManagerState
 
 _WRAPPED = {
     "ChildDomain": "Domain",

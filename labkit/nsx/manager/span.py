@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.store import ObjectStore
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.store import ObjectStore
 
 GROUP_FIELDS = ("source_groups", "destination_groups", "scope")
 

@@ -23,34 +23,16 @@ import binascii
 import hmac
 import secrets
 import threading
-from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import parse_qs
 
-from labkit.nsx import paths
-from labkit.nsx.certs import der_fingerprint, parse_certificate
-from labkit.nsx.errors import CertificateError, ErrorCode, NSXApiError
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.store import ObjectStore
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.certs import der_fingerprint, parse_certificate
+from labkit.nsx.manager.errors import CertificateError, ErrorCode, NSXApiError
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.principal import ADMIN, ADMIN_USER, Principal
+from labkit.nsx.manager.store import ObjectStore
 
-ADMIN_USER = "admin"
 BAD_CREDENTIALS = "The credentials were incorrect or the account specified has been locked."
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller. For a PI, ``name`` is the PI name (== cert CN == cluster name)."""
-
-    name: str
-    kind: Literal["user", "principal_identity"] = "user"
-    node_id: str = ""
-
-    @property
-    def is_principal_identity(self) -> bool:
-        return self.kind == "principal_identity"
-
-
-ADMIN = Principal(ADMIN_USER)
 
 
 class Authenticator:

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from labkit.nsx.auth import Authenticator
-from labkit.nsx.store import ObjectStore
+from labkit.nsx.manager.auth import Authenticator
+from labkit.nsx.manager.store import ObjectStore
 
 # NSX 4.2.1 reports node_version 4.2.1.0.0.<build>; clients read it to decide which fields they
 # may send (nsx.md §10), so the mock claims a release that has every field it accepts.

@@ -1,4 +1,5 @@
-"""One call for notebooks: an NSX Manager mock and an interworking adapter for a Lab.
+"""One call for notebooks, ``from labkit.nsx import start_nsx``: an NSX Manager mock and an
+interworking adapter for a Lab, held together as an :class:`NSXSession`.
 
 ::
 
@@ -23,22 +24,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.nsx.interworking import NSXAdapter
-from labkit.nsx.server import NSXManagerServer
+from labkit.nsx.manager import NSXManagerServer
 
 if TYPE_CHECKING:  # pragma: no cover
     from labkit.lab import Lab
 
 # Handles still running (strong references: a running server is reachable anyway; stop() drops it).
-_live: set[NSXLab] = set()
+_live: set[NSXSession] = set()
 
 
-class NSXLab(tuple):
+class NSXSession(tuple):
     """``(server, adapter)``, which also stops both (idempotent, also as a context manager)."""
 
     server: NSXManagerServer
     adapter: NSXAdapter
 
-    def __new__(cls, server: NSXManagerServer, adapter: NSXAdapter, temp_dir: Path | None) -> NSXLab:
+    def __new__(cls, server: NSXManagerServer, adapter: NSXAdapter, temp_dir: Path | None) -> NSXSession:
         self = super().__new__(cls, (server, adapter))
         self.server, self.adapter, self._temp_dir = server, adapter, temp_dir
         return self
@@ -54,7 +55,7 @@ class NSXLab(tuple):
                 self._temp_dir = None
             _live.discard(self)
 
-    def __enter__(self) -> NSXLab:
+    def __enter__(self) -> NSXSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -68,7 +69,7 @@ class NSXLab(tuple):
 
 
 def start_nsx(lab: Lab, state_dir: str | Path | None = None, *, cluster_name: str | None = None,
-              register: bool = False, **adapter_options: Any) -> NSXLab:
+              register: bool = False, **adapter_options: Any) -> NSXSession:
     """Start the NSX Manager mock and an :class:`NSXAdapter` for ``lab``; see the module docstring.
 
     ``adapter_options`` go to :class:`NSXAdapter` (``key_type="ec"`` makes registration faster
@@ -83,7 +84,7 @@ def start_nsx(lab: Lab, state_dir: str | Path | None = None, *, cluster_name: st
         name = cluster_name or f"labkit-{lab.name}"
         adapter_options.setdefault("cert_dir", root / "clusters" / name)
         adapter = NSXAdapter(lab, server.client(), cluster_name=name, ca_path=server.ca_path, **adapter_options)
-        handle = NSXLab(server, adapter, temp_dir)
+        handle = NSXSession(server, adapter, temp_dir)
     except BaseException:
         server.stop()
         if temp_dir is not None:
@@ -108,4 +109,4 @@ def _stop_all() -> None:
             logging.getLogger("labkit.nsx").debug("could not stop %r at exit", handle, exc_info=True)
 
 
-__all__ = ["NSXLab", "start_nsx"]
+__all__ = ["NSXSession", "start_nsx"]

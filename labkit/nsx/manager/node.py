@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from labkit.nsx.routing import Request, Response
-from labkit.nsx.state import ManagerState
+from labkit.nsx.manager.messages import Request, Response
+from labkit.nsx.manager.state import ManagerState
 
 # One stable id per store, so /cluster/status answers the same cluster_id across restarts.
 _CLUSTER_ID_KEY = "labkit:/cluster-id"
