@@ -24,6 +24,7 @@ from labkit.nsx.manager import (
     realization,
     services,
     statistics_api,
+    system_config,
     traceflow_api,
     trust,
 )
@@ -118,6 +119,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{MP}/fabric/{{collection}}", inventory_api.list_objects, module_name=inventory_api.MODULE),
     Route("GET", f"{MP}/fabric/{{item}}/{{object_id}}", inventory_api.get_object,
           module_name=inventory_api.MODULE),
+    # Partial patch (does a PATCH merge or replace)
+    Route("GET", f"{P}/system-config/nsx-partial-patch-config", system_config.get_partial_patch_config),
+    Route("PATCH", f"{P}/system-config/nsx-partial-patch-config", system_config.patch_partial_patch_config),
     # Hierarchical API
     Route("PATCH", f"{P}/infra", hapi.patch_infra),
     # Services
@@ -140,12 +144,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{P}{_POLICY}", policies.get_policy),
     Route("PUT", f"{P}{_POLICY}", policies.put_policy),
     Route("PATCH", f"{P}{_POLICY}", policies.patch_policy),
+    Route("POST", f"{P}{_POLICY}", policies.revise_policy),
     Route("DELETE", f"{P}{_POLICY}", policies.delete_policy),
     Route("GET", f"{P}{_POLICY}/statistics", statistics_api.get_policy_statistics),
     Route("GET", f"{P}{_POLICY}/rules", policies.list_rules),
     Route("GET", f"{P}{_POLICY}/rules/{{rule_id}}", policies.get_rule),
     Route("PUT", f"{P}{_POLICY}/rules/{{rule_id}}", policies.put_rule),
     Route("PATCH", f"{P}{_POLICY}/rules/{{rule_id}}", policies.patch_rule),
+    Route("POST", f"{P}{_POLICY}/rules/{{rule_id}}", policies.revise_rule),
     Route("DELETE", f"{P}{_POLICY}/rules/{{rule_id}}", policies.delete_rule),
     Route("GET", f"{P}{_POLICY}/rules/{{rule_id}}/statistics", statistics_api.get_rule_statistics),
     Route("GET", f"{P}{_POLICY}/container-cluster-span", policies.list_spans),

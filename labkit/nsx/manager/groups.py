@@ -1,9 +1,17 @@
 """Groups: ``/policy/api/v1/infra/domains/default/groups[/{id}]`` and their effective members.
 
-Reproduced (nsx.md §4.1; Admin Guide "Antrea Groups"): GET list/item, PATCH (create or merge),
-PUT (create or replace, ``_revision`` required), DELETE (200 even if absent; 400/500030 while a
-policy uses the group unless ``?force=true``); validation per :mod:`labkit.nsx.manager.group_rules`.
-Antrea groups exist in the Default domain only.
+Reproduced (nsx.md §4.1; Admin Guide "Antrea Groups"): GET list/item, PUT (create or replace,
+``_revision`` required), PATCH (create or update; a ``_revision`` it carries must be current),
+DELETE (200 even if absent; 400/500030 while a policy uses the group unless ``?force=true``);
+validation per :mod:`labkit.nsx.manager.group_rules`. Antrea groups exist in the Default domain only.
+
+PATCH without partial patch (no ``nsx-enable-partial-patch: true`` header, system setting off, as
+by default) **replaces** the group: what the body leaves out is gone (``expression`` becomes
+empty, ``tags`` and ``description`` go), since NSX then requires "complete object data" for PATCH
+as for PUT (NSX REST API reference, PartialPatchConfig; :mod:`labkit.nsx.manager.system_config`).
+With partial patch, the fields sent replace those stored (``expression`` whole: "array properties
+are entirely replaced, not merged") and the others stay. The hierarchical API never partial-patches
+("Partial Patch does not support certain objects, such as 'Infra'").
 
 Effective members (nsx.md §4.1): ``.../groups/{id}/members/pods``, ``/members/ip-addresses``,
 ``/members/kubernetes-services`` with optional ``cluster_id`` (the cluster UUID). Pods and
@@ -35,6 +43,7 @@ from labkit.nsx.manager.objects import (
 from labkit.nsx.manager.principal import Principal
 from labkit.nsx.manager.span import group_clusters, referrers
 from labkit.nsx.manager.state import ManagerState
+from labkit.nsx.manager.system_config import partial_patch
 
 
 def require_default_domain(req: Request) -> None:
@@ -66,21 +75,27 @@ def put_group(state: ManagerState, req: Request) -> dict[str, Any]:
 def patch_group(state: ManagerState, req: Request) -> dict[str, Any]:
     require_default_domain(req)
     return write_group(state, req.params["group_id"], req.json_object(), "PATCH",
-                       req.principal, req.allow_overwrite)  # type: ignore[arg-type]
+                       req.principal, req.allow_overwrite,  # type: ignore[arg-type]
+                       partial=partial_patch(state, req))
 
 
 def write_group(state: ManagerState, group_id: str, body: dict[str, Any], mode: Mode,
-                principal: Principal, allow_overwrite: bool) -> dict[str, Any]:
-    """Validate and store one group (used by the REST routes and the hierarchical API)."""
+                principal: Principal, allow_overwrite: bool, *, partial: bool = False) -> dict[str, Any]:
+    """Validate and store one group (used by the REST routes and the hierarchical API); a PATCH
+    merges into the stored group only when ``partial`` (partial patch, see the module docstring)."""
     path = paths.group_path(group_id)
     new, old = prepare(
         state, path=path, body=body, mode=mode, principal=principal,
         allow_overwrite=allow_overwrite, resource_type="Group",
-        defaults={"expression": [], "group_type": []},
+        defaults={"expression": [], "group_type": []}, partial=partial,
     )
     problems = unknown_fields(body, "Group") + group_problems(new, old)
     if problems:
-        raise validation_error(f"Invalid group {path}", problems, code=ErrorCode.INVALID_GROUP)
+        subject = f"Invalid group {path}"
+        if mode == "PATCH" and old is not None and not partial:
+            subject += (" (a PATCH without the header nsx-enable-partial-patch: true replaces the whole "
+                        "group: send every field, or that header)")
+        raise validation_error(subject, problems, code=ErrorCode.INVALID_GROUP)
     state.store.put(path, new)
     return public(new)
 

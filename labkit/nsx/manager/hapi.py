@@ -10,7 +10,11 @@ vmware-nsxlib's policy transactions send): the body is ``{"resource_type": "Infr
 - in the Domain: ``ChildGroup`` (``Group``), ``ChildSecurityPolicy`` (``SecurityPolicy``);
 - in a SecurityPolicy: ``ChildRule`` (``Rule``).
 
-Every object is written with PATCH semantics and the same validation as its own route. The whole
+Every object is written with PATCH semantics and the same validation as its own route, groups
+without partial patch (NSX: "Partial Patch does not support certain objects, such as 'Infra'").
+``_revision`` in the tree is checked only with ``?enforce_revision_check=true`` (the query
+parameter of ``PATCH /infra``, vcf-nsx ``Infra.patch(infra, enforce_revision_check)``); otherwise
+it is ignored, as NSX does by default. The whole
 tree is one transaction: the first error rolls everything back. Order: services, groups and
 policies are written first (so a policy may use a group created in the same call), deletions last
 (policies, then groups and services).
@@ -57,6 +61,9 @@ def patch_infra(state: ManagerState, req: Request) -> Response:
     plan = _Plan()
     for i, child in enumerate(_children(body, "children")):
         _infra_child(child, f"children[{i}]", plan)
+    if not req.flag("enforce_revision_check"):
+        for obj in (*plan.services, *plan.groups, *plan.policies):
+            _forget_revisions(obj)
     principal, overwrite = req.principal, req.allow_overwrite
     assert principal is not None
     for service in plan.services:
@@ -79,6 +86,14 @@ def patch_infra(state: ManagerState, req: Request) -> Response:
     for service_id in plan.deleted_services:
         remove_service(state, service_id, principal, overwrite)
     return Response(200)
+
+
+def _forget_revisions(obj: dict[str, Any]) -> None:
+    """Drop ``_revision`` from an object of the tree and from its inline rules."""
+    obj.pop("_revision", None)
+    for rule in obj.get("rules") or []:
+        if isinstance(rule, dict):
+            rule.pop("_revision", None)
 
 
 def _children(obj: dict[str, Any], key: str) -> list[dict[str, Any]]:

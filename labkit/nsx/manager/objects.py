@@ -8,7 +8,13 @@ Reproduced from the NSX Policy/MP API (nsx.md §10, vsphere-automation-sdk-go mo
   ``path``, ``parent_path``, ``relative_path``, ``unique_id``, ``realization_id``,
   ``marked_for_delete``, ``overridden``.
 - PUT = create or replace and must carry the current ``_revision`` (stale or missing -> 412,
-  error_code 206); PATCH = create or merge (top-level fields present replace those stored).
+  error_code 206). PATCH = create or update; a PATCH that carries ``_revision`` must carry the
+  current one too (412 otherwise): NSX's error reference lists 412 for "a PUT or PATCH request
+  with an out-of-date _revision property", and vmware-nsxlib relies on it for lost-update
+  protection. A PATCH without ``_revision`` is not checked.
+- PATCH merges (top-level fields present replace those stored, lists whole) where NSX merges:
+  with partial patch (header ``nsx-enable-partial-patch: true`` or the system setting); without
+  it, a Group PATCH replaces the group (``partial=False``; see :mod:`labkit.nsx.manager.groups`).
 - Clients send read-only fields and explicit JSON nulls back: both are ignored, never rejected.
 - ``_protection: PROTECTED`` on objects a principal identity created; any other caller must send
   ``X-Allow-Overwrite: true`` to change or delete them (nsx.md §2.1).
@@ -98,7 +104,7 @@ def check_protection(old: dict[str, Any], principal: Principal, allow_overwrite:
 
 
 def check_revision(old: dict[str, Any], given: Any, what: str, module: str = "policy") -> None:
-    """PUT on an existing object must carry its current ``_revision`` (NSX answers 412/206)."""
+    """``given`` must be the current ``_revision`` of ``old`` (NSX answers 412/206 otherwise)."""
     current = old.get("_revision", 0)
     if given is None:
         problem = "no _revision was given"
@@ -112,8 +118,8 @@ def check_revision(old: dict[str, Any], given: Any, what: str, module: str = "po
         f"{current}.",
         error_code=ErrorCode.STALE_REVISION,
         module_name="common-services",
-        hint="GET the object, apply your change to it and PUT it back with its _revision "
-        "(or use PATCH, which merges)",
+        hint="GET the object, apply your change to it and send it back with its _revision "
+        "(or send a PATCH without _revision, which is not checked)",
     )
 
 
@@ -159,11 +165,14 @@ def prepare(
     defaults: dict[str, Any] | None = None,
     module: str = "policy",
     revision_check: bool | None = None,
+    partial: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The new version of the policy object at ``path`` (not stored yet) and the old one.
 
-    Checks, in NSX's order: id and resource_type of the body, protection, revision (PUT; rules
-    sent inline in their policy's PUT pass ``revision_check=False``).
+    Checks, in NSX's order: id and resource_type of the body, protection, revision: a PUT must
+    carry the current ``_revision`` (``revision_check=False``: rules sent inline in their
+    policy), and any ``_revision`` given, PUT or PATCH, must be the current one. A PATCH with
+    ``partial=False`` replaces the object instead of merging into it (no revision needed).
     """
     object_id = path.rsplit("/", 1)[-1]
     old = state.store.get(path)
@@ -183,9 +192,10 @@ def prepare(
         )
     if old is not None:
         check_protection(old, principal, allow_overwrite, module)
-        if revision_check if revision_check is not None else mode == "PUT":
+        required = mode == "PUT" if revision_check is None else revision_check
+        if required or given_revision is not None:
             check_revision(old, given_revision, path, module)
-    if old is not None and mode == "PATCH":
+    if old is not None and mode == "PATCH" and partial:
         new = {k: v for k, v in old.items()}
         new.update(incoming)
     else:

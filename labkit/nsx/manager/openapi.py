@@ -8,7 +8,9 @@ implements** (:data:`labkit.nsx.manager.api.ROUTES`), so a client generator or a
 
 Differences from NSX's documents: OpenAPI 3.0 (NSX serves Swagger 2.0), request bodies are
 described as JSON objects without their NSX type schemas (the mock validates them and answers
-400 naming the field), and the labkit-only ``/labkit/v1`` routes are in the management document.
+400 naming the field) except for the bounds NSX's schema puts on SecurityPolicy and Rule
+``sequence_number`` (:data:`BODY_SCHEMAS`), and the labkit-only ``/labkit/v1`` routes are in the
+management document.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from labkit.nsx.manager import inventory_api
+from labkit.nsx.manager.policy_rules import POLICY_SEQUENCE_MAX, SEQUENCE_MIN
+from labkit.nsx.manager.revise import DEFAULT_OPERATION, OPERATIONS
 from labkit.nsx.manager.routing import Route
 
 MANAGER_SPEC = "/api/v1/spec/openapi/nsx_api.json"
@@ -47,6 +51,12 @@ _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any], bool]]] = {
     ("GET", "/realized-state/realized-entities"): [("intent_path", _STRING, True)],
     ("GET", "/statistics"): [("container_cluster_path", _STRING, False)],
     ("POST", "/traceflows/{tf_id}"): [("action", _STRING, False)],
+    ("PATCH", "/policy/api/v1/infra"): [("enforce_revision_check", _BOOL, False)],
+    **{("POST", suffix): [("action", {"type": "string", "enum": ["revise"]}, True),
+                          ("operation", {"type": "string", "enum": list(OPERATIONS),
+                                         "default": DEFAULT_OPERATION}, False),
+                          ("anchor_path", _STRING, False)]
+       for suffix in ("/security-policies/{policy_id}", "/rules/{rule_id}")},
     ("GET", "/"): [("cluster_id", _STRING, False)],
 }
 # Path parameters the mock accepts only with these values (docs/nsx-mock.md, "Routes").
@@ -55,6 +65,13 @@ _ENUMS: dict[str, list[str]] = {
     "collection": sorted(inventory_api.BY_COLLECTION), "item": sorted(inventory_api.BY_ITEM),
 }
 _ERROR = {"$ref": "#/components/schemas/ApiError"}
+# The parts of NSX's type schemas the mock describes: sequence_number bounds (SecurityPolicy
+# 0..999,999, Rule >= 0; vcf-nsx 9.1 model_client). Other fields stay free-form.
+_RULE = {"type": "object", "properties": {"sequence_number": {"type": "integer", "minimum": SEQUENCE_MIN}}}
+_POLICY = {"type": "object", "properties": {
+    "sequence_number": {"type": "integer", "minimum": SEQUENCE_MIN, "maximum": POLICY_SEQUENCE_MAX},
+    "rules": {"type": "array", "items": _RULE}}}
+BODY_SCHEMAS: dict[str, dict[str, Any]] = {"/security-policies/{policy_id}": _POLICY, "/rules/{rule_id}": _RULE}
 
 
 def _is_list(route: Route) -> bool:
@@ -98,8 +115,10 @@ def _operation(route: Route, operation_ids: set[str]) -> dict[str, Any]:
         },
     }
     if route.method in ("PUT", "PATCH", "POST"):
+        schema = next((s for suffix, s in BODY_SCHEMAS.items() if route.template.endswith(suffix)),
+                      {"type": "object"})
         op["requestBody"] = {"required": route.method != "POST",
-                             "content": {"application/json": {"schema": {"type": "object"}}}}
+                             "content": {"application/json": {"schema": schema}}}
     if route.public:
         op["security"] = []
     return op

@@ -7,7 +7,16 @@ Reproduced conventions:
 - GET of a policy returns its rules inline (``rules[]``, ordered by ``sequence_number``); the list
   returns policies without rules but with ``rule_count``.
 - PATCH of a policy upserts the rules it carries and keeps the others; PUT replaces the policy
-  and, when it carries ``rules``, the whole rule set (rules not sent are deleted) [I].
+  and its whole rule set: rules not sent are deleted, also when the PUT carries no ``rules`` at
+  all. NSX Policy API, PUT /infra/domains/{domain-id}/security-policies/{security-policy-id}
+  (vcf-nsx 9.1 ``policy_update_security_policy_for_domain``): "This is a full replace. All the
+  rules are replaced."; PartialPatchConfig (NSX REST API reference): "in Security Policies,
+  adding 'rules' through PATCH merges them with existing rules, while a PUT operation replaces
+  them entirely".
+- ``sequence_number``: policies 0..999,999, rules >= 0 (:mod:`labkit.nsx.manager.policy_rules`).
+- ``POST .../security-policies/{id}?action=revise`` and ``.../rules/{id}?action=revise`` move a
+  policy within its category or a rule within its policy (:mod:`labkit.nsx.manager.revise`) and
+  answer the object with its computed ``sequence_number``.
 - Each rule gets a read-only ``rule_id``, a unique positive number assigned once by the manager
   (nsx.md §5.1); the adapter names ACNP rules after it.
 - Every write is validated on the policy's final state (policy + all rules + span), per
@@ -30,6 +39,7 @@ from labkit.nsx.manager.objects import (
     Mode,
     bad_request,
     check_protection,
+    check_revision,
     list_response,
     not_found,
     prepare,
@@ -37,9 +47,16 @@ from labkit.nsx.manager.objects import (
     stamp,
     validation_error,
 )
-from labkit.nsx.manager.policy_rules import POLICY_DEFAULTS, RULE_DEFAULTS, policy_problems
+from labkit.nsx.manager.policy_rules import (
+    POLICY_DEFAULTS,
+    POLICY_SEQUENCE_MAX,
+    RULE_DEFAULTS,
+    policy_problems,
+    sequence_key,
+)
 from labkit.nsx.manager.principal import Principal
 from labkit.nsx.manager.realization import forget_intent
+from labkit.nsx.manager.revise import DEFAULT_OPERATION, OPERATIONS, NoRoom, Placed, reposition
 from labkit.nsx.manager.span import policy_clusters, policy_rules, span_children
 from labkit.nsx.manager.state import ManagerState
 from labkit.nsx.manager.statistics_api import forget_policy_statistics
@@ -101,7 +118,7 @@ def write_policy(state: ManagerState, policy_id: str, body: dict[str, Any], mode
                        allow_overwrite=allow_overwrite, resource_type="SecurityPolicy",
                        defaults=POLICY_DEFAULTS)
     existing = {r["id"]: r for r in state.store.list(f"{path}/rules")}
-    final = {} if (mode == "PUT" and rules_in is not None) else dict(existing)
+    final = {} if mode == "PUT" else dict(existing)  # PUT: "All the rules are replaced"
     for i, raw in enumerate(rules_in or []):
         if not isinstance(raw, dict):
             raise bad_request(f"rules[{i}] must be an object")
@@ -210,7 +227,7 @@ def _validate_and_store(state: ManagerState, policy: dict[str, Any], old: dict[s
                         unknown: list[str] = ()) -> None:  # type: ignore[assignment]
     was_antrea = bool(old and policy_clusters(state.store, old))
     clusters = policy_clusters(state.store, policy)
-    ordered = sorted(rules, key=lambda r: (r.get("sequence_number", 0), r.get("id", "")))
+    ordered = sorted(rules, key=sequence_key)
     problems = [*unknown, *policy_problems(state.store, policy, ordered, clusters, was_antrea=was_antrea)]
     if problems:
         raise validation_error(f"Invalid security policy {policy['path']}", problems,
@@ -220,6 +237,102 @@ def _validate_and_store(state: ManagerState, policy: dict[str, Any], old: dict[s
         state.store.delete(paths.rule_path(policy["id"], rule_id))
     for rule in rules:
         state.store.put(rule["path"], rule)
+
+
+# -- ?action=revise -----------------------------------------------------------------------------
+def revise_policy(state: ManagerState, req: Request) -> dict[str, Any]:
+    """Move a security policy within its category (``POST ...?action=revise``)."""
+    require_default_domain(req)
+    principal = req.principal
+    assert principal is not None
+    policy = _policy_or_404(state, req.params["policy_id"])
+    operation, anchor = _revise_request(req, policy)
+    siblings = [p for p in state.store.list(paths.SECURITY_POLICIES)
+                if p["id"] != policy["id"] and p.get("category") == policy.get("category")]
+    anchor_id = _anchor_id(anchor, siblings, "security policy", f"category {policy.get('category')}")
+    moved = _reposition(policy, siblings, operation, anchor_id, POLICY_SEQUENCE_MAX)
+    by_id = {p["id"]: p for p in [policy, *siblings]}
+    revised = policy
+    for object_id, number in moved.items():
+        old = by_id[object_id]
+        if old.get("sequence_number") == number:
+            continue
+        check_protection(old, principal, req.allow_overwrite)
+        new = stamp(state, {**old, "sequence_number": number}, old, principal, object_id=object_id,
+                    resource_type="SecurityPolicy")
+        state.store.put(new["path"], new)
+        if object_id == policy["id"]:
+            revised = new
+    return policy_view(state, revised)
+
+
+def revise_rule(state: ManagerState, req: Request) -> dict[str, Any]:
+    """Move a rule within its security policy (``POST .../rules/{id}?action=revise``)."""
+    require_default_domain(req)
+    principal = req.principal
+    assert principal is not None
+    policy = _policy_or_404(state, req.params["policy_id"])
+    path = paths.rule_path(policy["id"], req.params["rule_id"])
+    rule = state.store.get(path)
+    if rule is None:
+        raise not_found(path)
+    check_protection(policy, principal, req.allow_overwrite)
+    operation, anchor = _revise_request(req, rule)
+    rules = {r["id"]: r for r in state.store.list(f"{policy['path']}/rules")}
+    siblings = [r for r in rules.values() if r["id"] != rule["id"]]
+    anchor_id = _anchor_id(anchor, siblings, "rule", f"security policy {policy['path']}")
+    moved = _reposition(rule, siblings, operation, anchor_id, None)
+    for rule_id, number in moved.items():
+        old = rules[rule_id]
+        if old.get("sequence_number") != number:
+            rules[rule_id] = stamp(state, {**old, "sequence_number": number}, old, principal,
+                                   object_id=rule_id, resource_type="Rule")
+    _validate_and_store(state, _touched(state, policy, principal), policy, list(rules.values()))
+    return public(rules[rule["id"]])
+
+
+def _revise_request(req: Request, current: dict[str, Any]) -> tuple[str, str | None]:
+    """``action``, ``operation`` and ``anchor_path`` of a revise call, and its body's checks: the
+    body is the object being moved (the SDK sends it); its ``id`` and a ``_revision`` it carries
+    must match, nothing else in it is applied [I: NSX documents revise as repositioning only]."""
+    if req.query.get("action") != "revise":
+        raise bad_request(f"action={req.query.get('action', '')!r} is not supported on {req.path}; "
+                          "the only POST action here is action=revise",
+                          hint="POST ...?action=revise&operation=insert_top|insert_bottom|"
+                          "insert_before|insert_after[&anchor_path=...]")
+    operation = req.query.get("operation") or DEFAULT_OPERATION
+    if operation not in OPERATIONS:
+        raise bad_request(f"operation {operation!r} must be one of {', '.join(OPERATIONS)}")
+    anchor = req.query.get("anchor_path") or None
+    if operation in ("insert_before", "insert_after") and anchor is None:
+        raise bad_request(f"operation {operation} needs anchor_path: the path of the object to "
+                          "stand next to")
+    body = req.json_object()
+    if body.get("id", current["id"]) != current["id"]:
+        raise bad_request(f"id {body['id']!r} in the body does not match {current['id']!r} in the URL")
+    if body.get("_revision") is not None:
+        check_revision(current, body["_revision"], current["path"])
+    return operation, anchor
+
+
+def _anchor_id(anchor: str | None, siblings: list[dict[str, Any]], kind: str, scope: str) -> str | None:
+    if anchor is None:
+        return None
+    for sibling in siblings:
+        if sibling["path"] == anchor:
+            return sibling["id"]
+    raise bad_request(f"anchor_path {anchor!r}: Invalid path: no other {kind} in {scope} has this path",
+                      code=ErrorCode.INVALID_PATH)
+
+
+def _reposition(target: dict[str, Any], siblings: list[dict[str, Any]], operation: str,
+                anchor_id: str | None, maximum: int | None) -> dict[str, int]:
+    placed = [Placed(s["id"], sequence_key(s)[0]) for s in siblings]
+    try:
+        return reposition(target["id"], placed, operation, anchor_id, maximum=maximum)
+    except NoRoom as exc:
+        raise bad_request(f"cannot revise {target['path']}: {exc}",
+                          hint="lower some sequence numbers first", code=ErrorCode.INVALID_POLICY) from None
 
 
 # -- container-cluster-span children -----------------------------------------------------------

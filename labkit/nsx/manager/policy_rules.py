@@ -43,6 +43,11 @@ RULE_DEFAULTS: dict[str, Any] = {
     "ip_protocol": "IPV4_IPV6", "logged": False, "disabled": False,
     "sources_excluded": False, "destinations_excluded": False, "sequence_number": 0,
 }
+# sequence_number bounds of the NSX schema (vcf-nsx 9.1 vcf.nsx.model_client: SecurityPolicy
+# "must be between 0 and 999,999", minimum 0; Rule minimum 0, no maximum; the NSX Policy API
+# reference types SecurityPolicy and Rule say the same). Served in the OpenAPI document too.
+POLICY_SEQUENCE_MAX = 999_999
+SEQUENCE_MIN = 0
 POLICY_DEFAULTS: dict[str, Any] = {
     "category": "Application", "scope": ["ANY"], "sequence_number": 0, "stateful": True,
     "locked": False,
@@ -51,6 +56,24 @@ POLICY_DEFAULTS: dict[str, Any] = {
 
 def is_any(values: Any) -> bool:
     return not values or values == ["ANY"]
+
+
+def sequence_problems(value: Any, where: str, maximum: int | None = None) -> list[str]:
+    """``value`` as a ``sequence_number``: an integer >= 0 (and <= ``maximum``)."""
+    bounds = f"between {SEQUENCE_MIN} and {maximum}" if maximum is not None else f">= {SEQUENCE_MIN}"
+    if isinstance(value, bool) or not isinstance(value, int) or value < SEQUENCE_MIN or (
+            maximum is not None and value > maximum):
+        return [f"{where} {value!r} must be an integer {bounds}"]
+    return []
+
+
+def sequence_key(obj: dict[str, Any]) -> tuple[int, str]:
+    """Evaluation order of policies or rules: ``sequence_number``, then id. Total even before
+    validation (a non-integer sorts as 0, and is refused by :func:`sequence_problems`)."""
+    value = obj.get("sequence_number", 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        value = 0
+    return (value, str(obj.get("id", "")))
 
 
 def policy_problems(
@@ -73,6 +96,7 @@ def policy_problems(
     if was_antrea and not antrea:
         problems.append("scope: a policy applied to Antrea clusters cannot be switched to DFW; "
                         "delete it and create a new one")
+    problems += sequence_problems(policy.get("sequence_number", 0), "sequence_number", POLICY_SEQUENCE_MAX)
     problems += _scope_problems(store, policy.get("scope"), "scope", antrea)
     for cluster in clusters:
         if store.get(cluster) is None:
@@ -89,7 +113,7 @@ def policy_problems(
 
 def _rule_problems(store: ObjectStore, rule: dict[str, Any], where: str, antrea: bool,
                    category: Any) -> list[str]:
-    problems: list[str] = []
+    problems = sequence_problems(rule.get("sequence_number", 0), f"{where}.sequence_number")
     action = rule.get("action")
     if action not in ACTIONS:
         problems.append(f"{where}.action {action!r} must be one of {', '.join(ACTIONS)}")
