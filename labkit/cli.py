@@ -371,7 +371,7 @@ def cmd_capture(args) -> int:
 
 def cmd_nsx(args) -> int:
     try:
-        from .nsx.server import serve
+        from .nsx.manager.server import serve
     except ImportError as exc:
         raise LabkitError(f"the NSX Manager mock is not available in this installation ({exc})") from exc
     return serve(args.nsx_args) or 0

@@ -1,6 +1,6 @@
 """``NSXConsole``: a small "NSX Manager UI" for the notebooks (ipywidgets 8).
 
-Five tabs, each a view of the NSX API read and written through an :class:`~labkit.nsx.NSXClient`
+Five tabs, each a view of the NSX API read and written through an :class:`~labkit.nsx.manager.NSXClient`
 (the security admin's), never of the lab:
 
 * **Inventory** (Inventory > Containers): nodes, namespaces, pods, services and network policies
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from ..nsx import NSXClient
-from ..nsx.errors import NSXError
+from ..nsx.manager import NSXClient
+from ..nsx.manager.errors import NSXError
 from ._style import ERROR, OK, esc
 
 if TYPE_CHECKING:  # pragma: no cover

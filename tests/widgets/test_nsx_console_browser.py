@@ -19,7 +19,7 @@ import pytest
 from test_browser import CHROMIUM, CHROMIUM_ARGS, browser_available  # noqa: F401 - a fixture
 
 from labkit import Lab
-from labkit.nsx.lab import start_nsx
+from labkit.nsx import start_nsx
 
 pytestmark = pytest.mark.browser
 

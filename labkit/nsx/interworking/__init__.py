@@ -9,9 +9,9 @@ Public surface::
     AdapterEvent, RealizedIntent, SyncReport, AdapterError
     CATEGORY_TIERS, MANAGED_BY_LABEL          the mapping the adapter realizes NSX policies with
 
-Modules: :mod:`.registration` (certificate, PI, cluster control plane), :mod:`.inventory` (lab ->
+Modules: :mod:`.registration` (certificate, PI, cluster control plane), :mod:`.inventory_report` (lab ->
 NSX container inventory, deltas), :mod:`.realize` (NSX desired state -> Tiers, ClusterGroups,
-ClusterNetworkPolicies), :mod:`.statistics` (rule hit counts from the lab), :mod:`.traceflow`
+ClusterNetworkPolicies), :mod:`.rule_statistics` (rule hit counts from the lab), :mod:`.traceflow_runner`
 (NSX traceflow <-> lab traceflow), :mod:`.adapter` (the reconcile loop). What it does and what
 differs from the product: docs/nsx-adapter.md.
 """

@@ -46,12 +46,9 @@ from typing import TYPE_CHECKING, Any
 
 from labkit.errors import LabkitError, ManifestError
 from labkit.model.objects import ANTREA_GROUP, ObjectRef
-from labkit.nsx import paths
-from labkit.nsx.certs import KeyType
-from labkit.nsx.client import INVENTORY_BATCH_SIZE, NSXClient
 from labkit.nsx.interworking import registration
 from labkit.nsx.interworking.errors import AdapterError
-from labkit.nsx.interworking.inventory import (
+from labkit.nsx.interworking.inventory_report import (
     Inventory,
     cluster_object,
     external_id,
@@ -66,12 +63,15 @@ from labkit.nsx.interworking.realize import (
     manifest_key,
     render,
 )
-from labkit.nsx.interworking.statistics import probes_for, rule_hits, statistics_results
-from labkit.nsx.interworking.traceflow import (
+from labkit.nsx.interworking.rule_statistics import probes_for, rule_hits, statistics_results
+from labkit.nsx.interworking.traceflow_runner import (
     TraceflowRequestError,
     observations,
     trace_request,
 )
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.certs import KeyType
+from labkit.nsx.manager.client import INVENTORY_BATCH_SIZE, NSXClient
 
 if TYPE_CHECKING:  # pragma: no cover
     from labkit.lab import Lab

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from labkit import Lab
-from labkit.nsx import NSXClient, NSXManagerServer
-from labkit.nsx.interworking import NSXAdapter
+from labkit.nsx import NSXAdapter, NSXClient, NSXManagerServer
 from labkit.widgets.nsx_console import NSXConsole, group_body, rule_body
 
 from .conftest import GROUPS, POLICIES
