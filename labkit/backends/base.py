@@ -91,7 +91,7 @@ class DumpsFlows(Protocol):
 
 @runtime_checkable
 class Encrypts(Protocol):
-    """Switches Antrea's ``trafficEncryptionMode`` between the nodes: none | ipsec | wireGuard."""
+    """Switches Antrea's ``trafficEncryptionMode`` between the nodes: none, ipsec or wireGuard."""
 
     def set_encryption(self, state: "ClusterState", mode: str) -> None:
         """Reconfigure inter-node traffic for ``mode`` (Antrea's spelling)."""

@@ -62,8 +62,9 @@ def capability_table_markdown() -> str:
     names = list(backend_classes())
     lines = ["| capability | what it does | " + " | ".join(names) + " |",
              "|---|---|" + "---|" * len(names)]
+    cell = lambda text: text.replace("|", "\\|")  # noqa: E731
     for row in rows:
-        lines.append(f"| `{row['capability']}` | {row['what']} | " + " | ".join(row[n] for n in names) + " |")
+        lines.append(f"| `{row['capability']}` | {cell(row['what'])} | " + " | ".join(cell(row[n]) for n in names) + " |")
     return "\n".join(lines)
 
 

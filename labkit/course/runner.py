@@ -2,7 +2,7 @@
 
 * :func:`run_notebooks` (``labkit notebooks run``) executes notebooks with nbclient, each in a fresh
   kernel, with ``BACKEND``/``SOLVE`` injected after the cell tagged ``parameters`` (the same
-  injection as the test suite: :func:`labkit.testing.parameterized_notebook`). It writes every
+  injection as the test suite: :func:`labkit.course.execute.parameterized_notebook`). It writes every
   executed copy (outputs included, also for a failed notebook: the failing cell shows its error)
   plus ``summary.json``, and returns a :class:`CourseRun` whose :meth:`~CourseRun.table` is the
   trainer's report.
@@ -10,7 +10,7 @@
   in JupyterLab.
 
 The kernel is always *this* interpreter: the run gets private Jupyter config/data/runtime dirs with
-a ``python3`` kernel spec pointing at ``sys.executable`` (:func:`labkit.testing.jupyter_environment`),
+a ``python3`` kernel spec pointing at ``sys.executable`` (:func:`labkit.course.execute.jupyter_environment`),
 so the notebooks import the same labkit as the command, whatever kernels the user has installed.
 Labs the notebooks start keep their state in that private directory too, away from the user's
 ``labkit up`` labs.
@@ -185,7 +185,7 @@ def _failure(nb, exc: BaseException) -> tuple[int | None, str | None, str, str]:
 @contextmanager
 def _private_jupyter(root: Path) -> Iterator[None]:
     """Point Jupyter (and labs' state) at ``root`` for the kernels started inside, then restore."""
-    from ..testing import jupyter_environment
+    from .execute import jupyter_environment
 
     env = jupyter_environment(root)
     saved = {k: os.environ.get(k) for k in env}
@@ -240,7 +240,7 @@ def run_notebooks(paths: list[str | Path] | None = None, backend: str = "sim", s
     check_backend(backend)
     import nbformat
 
-    from ..testing import execute_notebook, parameterized_notebook
+    from .execute import execute_notebook, parameterized_notebook
 
     out = Path(output_dir) if output_dir else Path("build") / f"notebooks-{backend}"
     out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,9 @@
   :mod:`.summary`: the tables behind the flow graphs.
 """
 
+from .aggregator import AggregatorService, FlowAggregator, pods_by_ip
+from .exporter import export_records
 from .traffic import SHOP_TRAFFIC, TrafficProfile, TrafficRule, TrafficRun
 
-__all__ = ["SHOP_TRAFFIC", "TrafficProfile", "TrafficRule", "TrafficRun"]
+__all__ = ["SHOP_TRAFFIC", "TrafficProfile", "TrafficRule", "TrafficRun", "FlowAggregator", "AggregatorService",
+           "pods_by_ip", "export_records"]

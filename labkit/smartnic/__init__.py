@@ -14,6 +14,7 @@ from .offload import (REASONS, Megaflow, OffloadDecision, classify, decisions_ta
 from .profiles import NicProfile, get_profile, load_profiles, profiles_table
 from .report import NodeOffload, OffloadReport, modelled_report, parse_pmd_stats
 from .workload_model import CHURN, MIXED, SAMPLE_DUMP, STEADY, Workload, compare, host_compromise, sample_flows, simulate
+from . import exercises  # noqa: E402  (after the names it uses)
 
 __all__ = [
     "NicProfile", "load_profiles", "get_profile", "profiles_table",
@@ -21,4 +22,5 @@ __all__ = [
     "offload_stats", "reasons_table", "REASONS",
     "Workload", "STEADY", "CHURN", "MIXED", "SAMPLE_DUMP", "sample_flows", "simulate", "compare", "host_compromise",
     "OffloadReport", "NodeOffload", "modelled_report", "parse_pmd_stats",
+    "exercises",  # notebook 08's policies and check (a module: from labkit.smartnic import exercises)
 ]

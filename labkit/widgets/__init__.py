@@ -21,7 +21,7 @@ from .encryption import CaptureView, EncryptionSwitch
 from .doctor import backends, environment
 from .flows import (FlowDashboard, FlowTable, check_flows, policy_chord_figure, policy_matrix_figure, sankey_figure,
                     service_map_figure, show_figure)
-from .nsx_console import NSXConsole
+from .nsx_console import NSXConsole, group_body, policy_body, rule_body
 from .offload import OffloadDashboard
 from .exercise import check_decided_by, check_intent, check_reachability, intended_matrix
 from .matrix import ReachabilityMatrix
@@ -55,5 +55,8 @@ __all__ = [
     "backends",
     "environment",
     "NSXConsole",
+    "group_body",
+    "rule_body",
+    "policy_body",
     "OffloadDashboard",
 ]

@@ -295,7 +295,9 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
         topology = self._require()
         if policy_set is not self.policy_set:
             self.sync(state, policy_set, [])
-        return traceflow(self, topology, state.pod(src).key, state.pod(dst).key, probe or Probe())
+        result, self.last_traces = traceflow(self.realization, self.policy_set, topology, state.pod(src).key,
+                                             state.pod(dst).key, probe or Probe())
+        return result
 
     # ------------------------------------------------------------------ SmartNICs (.smartnic)
 
@@ -353,7 +355,7 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
 
         topology = self._require()
         if self.flow_export is None:
-            export = FlowExport(self)
+            export = FlowExport(self.realization)
             export.start(topology)
             self.flow_export = export
             assert self.policy_set is not None
@@ -368,8 +370,9 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
 
         if policy_set is not self.policy_set:
             self.sync(state, policy_set, [])
-        return generate_traffic(self, state, policy_set, profile, duration_s=duration_s, seed=seed,
-                                real_time_s=real_time_s)
+        topology = self._require()
+        return generate_traffic(self.enable_flow_export(), self.lab, topology, state, policy_set, profile,
+                                duration_s=duration_s, seed=seed, real_time_s=real_time_s)
 
     # ------------------------------------------------------------------ encryption (.encryption)
 

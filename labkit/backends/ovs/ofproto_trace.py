@@ -36,7 +36,7 @@ from .flowinfo import rule_of_cookie
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...policy.compiler import PolicySet
-    from .backend import OvsBackend
+    from .realize import Realization
 
 _BRIDGE = re.compile(r'^bridge\("([^"]+)"\)')
 _RULE = re.compile(r"^\s*(\d+)\.\s+(.*?),?\s*priority (\d+)(?:, cookie (0x[0-9a-f]+))?$")
@@ -178,16 +178,19 @@ def _l4(probe: Probe, src_port: int) -> str:
     return f"{proto},tp_src={src_port},tp_dst={probe.port}{flags}"
 
 
-def _trace_node(backend: "OvsBackend", topology: Topology, node: NodeSpec, flow: str, role: str,
+def _trace_node(realization: "Realization", policy_set: "PolicySet | None", topology: Topology, node: NodeSpec,
+                flow: str, role: str,
                 src_ip: str) -> tuple[NodeResult, NodeTrace]:
-    text = backend.realization.instance(node).appctl(["ofproto/trace", names.INT_BRIDGE, flow])
+    text = realization.instance(node).appctl(["ofproto/trace", names.INT_BRIDGE, flow])
     rules, finals, _dp, out_ports = parse_trace(text)
-    obs = observations_for(rules, finals, out_ports, backend.policy_set, topology, node.name, role, src_ip)
+    obs = observations_for(rules, finals, out_ports, policy_set, topology, node.name, role, src_ip)
     return NodeResult(node.name, role, tuple(obs)), NodeTrace(node.name, role, flow, rules, text)
 
 
-def traceflow(backend: "OvsBackend", topology: Topology, src: str, dst: str, probe: Probe) -> Traceflow:
-    """Trace one packet from pod ``src`` to pod ``dst``; ``backend.last_traces`` keeps the raw traces."""
+def traceflow(realization: "Realization", policy_set: "PolicySet | None", topology: Topology, src: str, dst: str,
+              probe: Probe) -> tuple[Traceflow, list[NodeTrace]]:
+    """Trace one packet from pod ``src`` to pod ``dst`` through the flows compiled from
+    ``policy_set``; returns the Traceflow and each node's raw trace (kept for learners)."""
     sp, dp = topology.pods.get(src), topology.pods.get(dst)
     if sp is None or dp is None:
         missing = src if sp is None else dst
@@ -195,12 +198,12 @@ def traceflow(backend: "OvsBackend", topology: Topology, src: str, dst: str, pro
     if src == dst:
         return Traceflow(src, dst, probe, "Failed", (),
                          "a pod reaching its own IP never enters OVS, so Traceflow observes nothing",
-                         source_kind="ovs")
+                         source_kind="ovs"), []
     src_node, dst_node = topology.node(sp.node), topology.node(dp.node)
     l4 = _l4(probe, probe.src_port or TRACE_SRC_PORT)
     dl_dst = dp.mac if sp.node == dp.node else src_node.gateway_mac
     flow = f"in_port={sp.ofport},{l4},dl_src={sp.mac},dl_dst={dl_dst},nw_src={sp.ip},nw_dst={dp.ip},nw_ttl=64"
-    result, raw = _trace_node(backend, topology, src_node, flow, "Sender", sp.ip)
+    result, raw = _trace_node(realization, policy_set, topology, src_node, flow, "Sender", sp.ip)
     results, traces = [result], [raw]
     last = result.observations[-1] if result.observations else None
     if last is not None and last.tunnel_dst_ip and sp.node != dp.node:
@@ -209,11 +212,10 @@ def traceflow(backend: "OvsBackend", topology: Topology, src: str, dst: str, pro
         flow2 = (f"in_port={TUN_OFPORT},tun_src={src_node.node_ip},tun_dst={last.tunnel_dst_ip},{l4},"
                  f"dl_src={src_node.gateway_mac},dl_dst={GLOBAL_VIRTUAL_MAC},nw_src={sp.ip},nw_dst={dp.ip},nw_ttl=63")
         receiver = next((n for n in topology.nodes if n.node_ip == last.tunnel_dst_ip), dst_node)
-        result, raw = _trace_node(backend, topology, receiver, flow2, "Receiver", sp.ip)
+        result, raw = _trace_node(realization, policy_set, topology, receiver, flow2, "Receiver", sp.ip)
         results.append(result)
         traces.append(raw)
-    backend.last_traces = traces
-    return Traceflow(src, dst, probe, "Succeeded", tuple(results), source_kind="ovs")
+    return Traceflow(src, dst, probe, "Succeeded", tuple(results), source_kind="ovs"), traces
 
 
 __all__ = ["NodeTrace", "TracedRule", "traceflow", "parse_trace", "observations_for", "TRACE_SRC_PORT"]
