@@ -41,7 +41,7 @@ NEIGHBOUR_BUDGET = 400
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...policy.traceflow import Traceflow
-    from .trace import NodeTrace
+    from .ofproto_trace import NodeTrace
 
 REQUIRED_TOOLS = ("ovs-vswitchd", "ovsdb-server", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ip")
 
@@ -290,7 +290,7 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
                   probe: Probe | None = None) -> "Traceflow":
         """Antrea-style Traceflow of one packet from pod ``src`` to pod ``dst``, from ``ofproto/trace``
         on the source node and then on the destination node (labkit.policy.traceflow.Traceflow)."""
-        from .trace import traceflow
+        from .ofproto_trace import traceflow
 
         topology = self._require()
         if policy_set is not self.policy_set:
