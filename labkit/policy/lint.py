@@ -5,8 +5,11 @@ Each finding cites the Antrea behaviour behind it:
   different actions: Antrea documents the outcome as nondeterministic;
 * references to ClusterGroups/Groups that do not exist (yet): allowed by Antrea, they select nothing;
 * an appliedTo that selects no pod: the policy is realized on no Node;
-* an Antrea NetworkPolicy applied to a Group with a namespaceSelector: not realizable
-  (NetworkPolicyAppliedToUnsupportedGroup);
+* an Antrea NetworkPolicy applied to a Group with Pods in other Namespaces: not realizable
+  (Realizable=False, NetworkPolicyAppliedToUnsupportedGroup), none of its rules is enforced;
+* an appliedTo group defined by ipBlocks: ignored, it applies the policy to no Pod; an ipBlocks
+  child of an appliedTo group contributes no Pod (docs/antrea-network-policy.md, crd_utils.go
+  createAppliedToGroupForGroup);
 * Allow rules in the baseline tier: they cannot undo K8s NetworkPolicy isolation (docs: "Allow in
   baseline is rarely useful");
 * a rule that can never match because an earlier rule of the same stage always wins first.
@@ -18,8 +21,9 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from ..model.cluster import ClusterState
-from ..model.objects import ACNP, BASELINE_TIER_NAME, ObjectRef
-from .compiler import CompiledRule, PolicySet
+from ..model.objects import ACNP, BASELINE_TIER_NAME, AntreaPolicy, AppliedTo, Group, ObjectRef
+from .compiler import CompiledRule, PolicySet, antrea_policy_ref
+from .status import UNSUPPORTED_GROUP
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,43 @@ def _covers(first: CompiledRule, later: CompiledRule) -> bool:
     return later.applied_to <= first.applied_to and peers_ok
 
 
+def _ip_block_applied_to(state: ClusterState, policy: AntreaPolicy) -> list[str]:
+    """Messages for appliedTo entries whose group is, or has children, defined by ipBlocks."""
+    group_kind = "ClusterGroup" if policy.kind == ACNP else "Group"
+    entries: list[AppliedTo] = list(policy.applied_to) + [a for r in policy.ingress + policy.egress
+                                                         for a in r.applied_to]
+    out: list[str] = []
+
+    def get(name: str) -> Group | None:
+        obj = state.objects.get(ObjectRef("crd.antrea.io", group_kind, policy.namespace, name))
+        return obj if isinstance(obj, Group) else None
+
+    for name in dict.fromkeys(e.group for e in entries if e.group):
+        group = get(name)
+        if group is None:
+            continue
+        if group.ip_blocks and not group.child_groups:
+            out.append(f"appliedTo {group_kind} {name!r} is defined by ipBlocks: Antrea ignores it in appliedTo "
+                       "(it selects no Pod, not even Pods whose IP is in the block), so it applies the policy to "
+                       "nothing; select the Pods with podSelector/namespaceSelector, and keep ipBlocks for peers")
+        for child in group.child_groups:
+            c = get(child)
+            if c is not None and c.ip_blocks:
+                out.append(f"appliedTo {group_kind} {name!r}: its child {child!r} is defined by ipBlocks and "
+                           "contributes no Pod to appliedTo (Antrea applies the policy to the Pods the other "
+                           "children select)")
+    return out
+
+
 def lint(state: ClusterState, policy_set: PolicySet) -> list[Finding]:
     findings: list[Finding] = []
     for ref, reason in policy_set.unrealizable.items():
-        findings.append(Finding("warning", ref, f"not realized: {reason}"))
+        findings.append(Finding("warning", ref, f"not realized (Realizable=False, {UNSUPPORTED_GROUP}): {reason}; "
+                                               "Antrea enforces none of its rules. An Antrea NetworkPolicy can only "
+                                               "be applied to Pods of its own Namespace: use a Group without "
+                                               "namespaceSelector, or a ClusterNetworkPolicy"))
     for policy in state.antrea_policies:
-        kind = "AntreaClusterNetworkPolicy" if policy.kind == ACNP else "AntreaNetworkPolicy"
-        ref = f"{kind}:{policy.name}" if policy.kind == ACNP else f"{kind}:{policy.namespace}/{policy.name}"
+        ref = antrea_policy_ref(policy)
         group_kind = "ClusterGroup" if policy.kind == ACNP else "Group"
         entries = list(policy.applied_to)
         for rule in policy.ingress + policy.egress:
@@ -68,15 +102,12 @@ def lint(state: ClusterState, policy_set: PolicySet) -> list[Finding]:
             if name and state.objects.get(ObjectRef("crd.antrea.io", group_kind, policy.namespace, name)) is None:
                 findings.append(Finding("warning", ref, f"{group_kind} {name!r} does not exist (yet): it selects "
                                                         "nothing until it is created"))
+        findings += [Finding("warning", ref, message) for message in _ip_block_applied_to(state, policy)]
         if policy.tier == BASELINE_TIER_NAME and any(r.action == "Allow" for r in policy.ingress + policy.egress):
             findings.append(Finding("info", ref, "Allow in the baseline tier cannot re-open traffic that a K8s "
                                                  "NetworkPolicy isolates; it only matters for non-isolated pods"))
-    applied: dict[str, set[str]] = {}
-    for rule in policy_set.rules:
-        applied.setdefault(rule.policy_ref, set()).update(rule.applied_to)
-    for policy_ref, pods in applied.items():
-        if not pods and not policy_ref.startswith("K8sNetworkPolicy") and policy_ref not in policy_set.unrealizable:
-            findings.append(Finding("info", policy_ref, "appliedTo selects no pod: the policy has no effect now"))
+        if ref not in policy_set.unrealizable and not policy_set.applied_to.get(ref):
+            findings.append(Finding("info", ref, "appliedTo selects no pod: the policy has no effect now"))
     for stage in ("antrea", "baseline"):
         for direction in ("Egress", "Ingress"):
             rules = policy_set.ordered(stage, direction)
