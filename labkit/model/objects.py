@@ -120,6 +120,10 @@ class Pod:
     service_account: str = "default"
     pod_ip: str = ""  # status.podIP: assigned by the cluster store when scheduled
     owner: str = ""  # "Deployment/<name>" for pods created from a Deployment
+    # spec.hostname / spec.subdomain: with a headless Service named like the subdomain, the Pod's
+    # DNS name is <hostname>.<subdomain>.<namespace>.svc.cluster.local
+    hostname: str = ""
+    subdomain: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property

@@ -436,7 +436,13 @@ def _parse_pod(ctx: _Ctx, data: dict, labels: dict, annotations: dict) -> Pod:
     ports, node_name, sa = _pod_spec(ctx, spec, "spec")
     status = ctx.mapping(data.get("status"), "status") or {}
     pod_ip = ctx.string(status.get("podIP"), "status.podIP")
-    return Pod(ctx.namespace, ctx.name, labels, node_name, ports, sa, pod_ip, raw=data)
+    hostname = ctx.string(spec.get("hostname"), "spec.hostname")
+    subdomain = ctx.string(spec.get("subdomain"), "spec.subdomain")
+    for value, path in ((hostname, "spec.hostname"), (subdomain, "spec.subdomain")):
+        if value and (problem := dns1123_label_error(value, path)):
+            ctx.err(path, problem)  # ValidatePodSpec: both must be RFC 1123 labels
+    return Pod(ctx.namespace, ctx.name, labels, node_name, ports, sa, pod_ip, hostname=hostname,
+               subdomain=subdomain, raw=data)
 
 
 def _parse_deployment(ctx: _Ctx, data: dict, labels: dict, annotations: dict) -> Deployment:

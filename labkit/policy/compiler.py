@@ -31,6 +31,7 @@ from ..model.objects import (
     K8sNetworkPolicy,
     PortSpec,
 )
+from .dns import DNSRecord, cluster_dns, fqdn_members
 from .groups import EMPTY, Members, Selection
 
 STAGES = ("antrea", "k8s", "baseline")
@@ -121,6 +122,7 @@ class _Builder:
         self.labels_by_key = {p.key: p.labels for p in self.sel.pods}
         self.unrealizable: dict[str, str] = {}
         self.applied: dict[str, frozenset[str]] = {}
+        self._dns: dict[str, DNSRecord] | None = None  # built when a rule has an fqdn peer
 
     def add(self, **kwargs) -> None:
         self.rules.append(CompiledRule(rule_id=-1, **kwargs))
@@ -159,8 +161,14 @@ class _Builder:
         if peer.service_account is not None:
             return Members(self.sel.pods_with_service_account(peer.service_account.namespace,
                                                               peer.service_account.name))
-        if peer.fqdn or peer.node_selector is not None:
-            return EMPTY  # FQDN and Node peers match addresses outside the pod network
+        if peer.fqdn:
+            # The addresses of the cluster DNS names it matches (headless Services' endpoints,
+            # Pod names; a ClusterIP never matches): see labkit.policy.dns.
+            if self._dns is None:
+                self._dns = cluster_dns(self.state, self.sel)
+            return fqdn_members(peer.fqdn, self._dns, self.state)
+        if peer.node_selector is not None:
+            return EMPTY  # Node peers match Node IPs, outside the pod network
         if peer.pod_selector is None and peer.namespace_selector is None:
             return EMPTY
         return Members(self.sel.select_pods(peer.pod_selector, peer.namespace_selector,

@@ -12,7 +12,10 @@ Each finding cites the Antrea behaviour behind it:
   createAppliedToGroupForGroup);
 * Allow rules in the baseline tier: they cannot undo K8s NetworkPolicy isolation (docs: "Allow in
   baseline is rarely useful");
-* a rule that can never match because an earlier rule of the same stage always wins first.
+* a rule that can never match because an earlier rule of the same stage always wins first;
+* fqdn peers that cannot select a Pod: a ClusterIP Service's name (Antrea enforces policy after
+  AntreaProxy rewrote the ClusterIP: docs "FQDN based filtering"), a name ending in '.', or a
+  name outside the cluster (see labkit.policy.dns).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from itertools import combinations
 from ..model.cluster import ClusterState
 from ..model.objects import ACNP, BASELINE_TIER_NAME, AntreaPolicy, AppliedTo, Group, ObjectRef
 from .compiler import CompiledRule, PolicySet, antrea_policy_ref
+from .dns import DNSRecord, cluster_dns, fqdn_records
 from .status import UNSUPPORTED_GROUP
 
 
@@ -81,8 +85,33 @@ def _ip_block_applied_to(state: ClusterState, policy: AntreaPolicy) -> list[str]
     return out
 
 
+def _fqdn_findings(state: ClusterState, policy: AntreaPolicy, records: dict[str, DNSRecord]) -> list[Finding]:
+    ref = antrea_policy_ref(policy)
+    out = []
+    for rule in policy.egress:
+        for peer in rule.peers:
+            if not peer.fqdn:
+                continue
+            what = f"egress rule {rule.name} fqdn {peer.fqdn!r}"
+            found = fqdn_records(peer.fqdn, records, state)
+            if peer.fqdn.endswith("."):
+                out.append(Finding("warning", ref, f"{what} ends with '.': Antrea compares DNS names without the "
+                                                   "final dot, so it matches nothing; remove the dot"))
+            elif found and not any(r.pods for r in found):
+                out.append(Finding("warning", ref, f"{what} only names {found[0].what}: Antrea enforces policy after "
+                                                   "AntreaProxy has replaced the ClusterIP by an endpoint, so the "
+                                                   "rule has no effect; make the Service headless (clusterIP: None) "
+                                                   "or select its Pods with podSelector / a serviceReference group"))
+            elif not found:
+                out.append(Finding("info", ref, f"{what} matches no name of the cluster's DNS: it selects "
+                                                "addresses outside the lab's pod network, which the lab's probes "
+                                                "never reach"))
+    return out
+
+
 def lint(state: ClusterState, policy_set: PolicySet) -> list[Finding]:
     findings: list[Finding] = []
+    records: dict[str, DNSRecord] | None = None
     for ref, reason in policy_set.unrealizable.items():
         findings.append(Finding("warning", ref, f"not realized (Realizable=False, {UNSUPPORTED_GROUP}): {reason}; "
                                                "Antrea enforces none of its rules. An Antrea NetworkPolicy can only "
@@ -103,6 +132,9 @@ def lint(state: ClusterState, policy_set: PolicySet) -> list[Finding]:
                 findings.append(Finding("warning", ref, f"{group_kind} {name!r} does not exist (yet): it selects "
                                                         "nothing until it is created"))
         findings += [Finding("warning", ref, message) for message in _ip_block_applied_to(state, policy)]
+        if any(peer.fqdn for rule in policy.egress for peer in rule.peers):
+            records = records if records is not None else cluster_dns(state)
+            findings += _fqdn_findings(state, policy, records)
         if policy.tier == BASELINE_TIER_NAME and any(r.action == "Allow" for r in policy.ingress + policy.egress):
             findings.append(Finding("info", ref, "Allow in the baseline tier cannot re-open traffic that a K8s "
                                                  "NetworkPolicy isolates; it only matters for non-isolated pods"))

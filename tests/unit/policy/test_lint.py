@@ -108,3 +108,34 @@ spec:
                 "NetworkPolicyAppliedToUnsupportedGroup): Group x/other-ns with Pods in other Namespaces") in text
         assert "AntreaNetworkPolicy:x/elsewhere: appliedTo selects no pod" not in text
         assert lab.policy_status("acnp/on-block").phase == "Realized"  # Antrea's status shows nothing wrong
+
+
+def test_fqdn_that_cannot_select_a_pod_is_explained():
+    with Lab(profile="workshop") as lab:
+        lab.apply("""apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: y}
+spec: {selector: {pod: b}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hl, namespace: y}
+spec: {clusterIP: None, selector: {pod: b}, ports: [{port: 80}]}
+---
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: names}
+spec:
+  priority: 1
+  appliedTo: [{podSelector: {}}]
+  egress:
+  - {action: Drop, name: cip, to: [{fqdn: web.y.svc.cluster.local}]}
+  - {action: Drop, name: dot, to: [{fqdn: hl.y.svc.cluster.local.}]}
+  - {action: Drop, name: ext, to: [{fqdn: "*.github.com"}]}
+  - {action: Drop, name: ok, to: [{fqdn: hl.y.svc.cluster.local}]}
+""")
+        text = "\n".join(findings(lab))
+        assert "egress rule cip fqdn 'web.y.svc.cluster.local' only names ClusterIP Service y/web" in text
+        assert "egress rule dot fqdn 'hl.y.svc.cluster.local.' ends with '.'" in text
+        assert "egress rule ext fqdn '*.github.com' matches no name of the cluster's DNS" in text
+        assert "rule ok" not in text
