@@ -151,7 +151,9 @@ def cmd_apply(args) -> int:
     lab = _load(args)
     for source in _sources(args):
         result = lab.apply(source)
-        print(result)
+        print(result.changes_text())
+        for warning in result.warnings:  # kubectl prints the API server's warnings on stderr
+            print(f"Warning: {warning}", file=sys.stderr)
     lab.save()
     return 0
 
@@ -205,10 +207,13 @@ def cmd_validate(args) -> int:
     for source in _sources(args):
         if (directory / "lab.json").exists():
             lab = Lab.resume(args.name, args.state_dir)
-            lab.state.copy().apply(*parse_manifest(source))  # raises ManifestError; the copy is discarded
+            items, problems = parse_manifest(source)
+            lab.state.copy().apply(items, problems)  # raises ManifestError; the copy is discarded
         else:
-            load_manifest(source)
+            items = load_manifest(source)
         print(f"{source if len(source) < 80 else '<stdin>'}: valid")
+        for warning in (w for _, doc in items for w in doc.warnings):
+            print(f"Warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -80,9 +80,14 @@ class ApplyResult:
     """What one apply did, per object: ``created``, ``configured`` or ``unchanged`` (kubectl's words)."""
 
     changes: list[tuple[ObjectRef, str]] = field(default_factory=list)
+    # What the API server (or Antrea's webhook) answers with "Warning:": applied all the same.
+    warnings: list[Problem] = field(default_factory=list)
+
+    def changes_text(self) -> str:
+        return "\n".join(f"{ref} {what}" for ref, what in self.changes)
 
     def __str__(self) -> str:
-        return "\n".join(f"{ref} {what}" for ref, what in self.changes)
+        return "\n".join([self.changes_text()] + [f"Warning: {w}" for w in self.warnings])
 
 
 class ClusterState:
@@ -207,6 +212,7 @@ class ClusterState:
         problems += staged._check_groups(items)
         if problems:
             raise ManifestError(problems)
+        result.warnings = [w for _, doc in items for w in doc.warnings]
         staged._expand_deployments()
         staged._schedule_and_allocate()
         self.objects = staged.objects

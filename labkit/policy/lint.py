@@ -113,10 +113,11 @@ def lint(state: ClusterState, policy_set: PolicySet) -> list[Finding]:
     findings: list[Finding] = []
     records: dict[str, DNSRecord] | None = None
     for ref, reason in policy_set.unrealizable.items():
+        namespace = ref.partition(":")[2].partition("/")[0]
         findings.append(Finding("warning", ref, f"not realized (Realizable=False, {UNSUPPORTED_GROUP}): {reason}; "
-                                               "Antrea enforces none of its rules. An Antrea NetworkPolicy can only "
-                                               "be applied to Pods of its own Namespace: use a Group without "
-                                               "namespaceSelector, or a ClusterNetworkPolicy"))
+                                               "Antrea enforces none of its rules. An Antrea NetworkPolicy applies "
+                                               f"only to Pods of its own Namespace: use Groups that select Pods of "
+                                               f"{namespace!r} only, or a ClusterNetworkPolicy"))
     for policy in state.antrea_policies:
         ref = antrea_policy_ref(policy)
         group_kind = "ClusterGroup" if policy.kind == ACNP else "Group"
