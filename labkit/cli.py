@@ -411,14 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every lab, plus leftovers of crashed labs")
     p = add("status", cmd_status, "show a lab's backend, profile and object counts")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    p = add("apply", cmd_apply, "create or update the objects of manifests (all or nothing)")
+    p = add("apply", cmd_apply, "create or update the objects of manifests (all or nothing); the API "
+                                "server's warnings go to stderr")
     p.add_argument("-f", "--filename", action="append", help="manifest file, directory, or - for stdin")
     p = add("delete", cmd_delete, "delete the objects a manifest names, or objects given as kind/[ns/]name")
     p.add_argument("refs", nargs="*", help="e.g. acnp/strict-ns, netpol/x/deny-all, tier/devops")
     p.add_argument("-f", "--filename", action="append", help="manifest file, directory, or - for stdin")
     p.add_argument("--ignore-not-found", action="store_true")
     p = add("get", cmd_get, "kubectl-like table of one kind: pods, nodes, ns, svc, deploy, netpol, acnp, annp, "
-                            "tiers, cg, grp, or 'policies' (all, in effective order)")
+                            "tiers, cg, grp, or 'policies' (all, in effective order; Antrea-native ones with the "
+                            "status Antrea writes: phase, nodes, Realizable)")
     p.add_argument("kind")
     p.add_argument("-n", "--namespace")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
@@ -440,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("label", cmd_label, "set (key=value) or remove (key-) labels of a pod (ns/name) or namespace (ns:name)")
     p.add_argument("target")
     p.add_argument("labels", nargs="+")
-    add("lint", cmd_lint, "policies that are legal but probably wrong (ties, missing groups, shadowed rules ...)")
+    add("lint", cmd_lint, "policies that are legal but probably wrong (ties, missing groups, shadowed rules, "
+                          "unrealizable policies, ipBlocks groups in appliedTo, fqdn peers that select no Pod ...)")
     p = add("doctor", cmd_doctor, "which backends can run here, and what to install for the others")
     p.add_argument("-v", "--verbose", action="store_true", help="also run the kind backend's pre-flight checks")
     p = add("kind", cmd_kind, "kind backend helpers: 'prefetch' saves Antrea's manifests and images for offline classrooms")
