@@ -151,7 +151,9 @@ def cmd_apply(args) -> int:
     lab = _load(args)
     for source in _sources(args):
         result = lab.apply(source)
-        print(result)
+        print(result.changes_text())
+        for warning in result.warnings:  # kubectl prints the API server's warnings on stderr
+            print(f"Warning: {warning}", file=sys.stderr)
     lab.save()
     return 0
 
@@ -205,10 +207,13 @@ def cmd_validate(args) -> int:
     for source in _sources(args):
         if (directory / "lab.json").exists():
             lab = Lab.resume(args.name, args.state_dir)
-            lab.state.copy().apply(*parse_manifest(source))  # raises ManifestError; the copy is discarded
+            items, problems = parse_manifest(source)
+            lab.state.copy().apply(items, problems)  # raises ManifestError; the copy is discarded
         else:
-            load_manifest(source)
+            items = load_manifest(source)
         print(f"{source if len(source) < 80 else '<stdin>'}: valid")
+        for warning in (w for _, doc in items for w in doc.warnings):
+            print(f"Warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -406,14 +411,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every lab, plus leftovers of crashed labs")
     p = add("status", cmd_status, "show a lab's backend, profile and object counts")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    p = add("apply", cmd_apply, "create or update the objects of manifests (all or nothing)")
+    p = add("apply", cmd_apply, "create or update the objects of manifests (all or nothing); the API "
+                                "server's warnings go to stderr")
     p.add_argument("-f", "--filename", action="append", help="manifest file, directory, or - for stdin")
     p = add("delete", cmd_delete, "delete the objects a manifest names, or objects given as kind/[ns/]name")
     p.add_argument("refs", nargs="*", help="e.g. acnp/strict-ns, netpol/x/deny-all, tier/devops")
     p.add_argument("-f", "--filename", action="append", help="manifest file, directory, or - for stdin")
     p.add_argument("--ignore-not-found", action="store_true")
     p = add("get", cmd_get, "kubectl-like table of one kind: pods, nodes, ns, svc, deploy, netpol, acnp, annp, "
-                            "tiers, cg, grp, or 'policies' (all, in effective order)")
+                            "tiers, cg, grp, or 'policies' (all, in effective order; Antrea-native ones with the "
+                            "status Antrea writes: phase, nodes, Realizable)")
     p.add_argument("kind")
     p.add_argument("-n", "--namespace")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
@@ -435,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("label", cmd_label, "set (key=value) or remove (key-) labels of a pod (ns/name) or namespace (ns:name)")
     p.add_argument("target")
     p.add_argument("labels", nargs="+")
-    add("lint", cmd_lint, "policies that are legal but probably wrong (ties, missing groups, shadowed rules ...)")
+    add("lint", cmd_lint, "policies that are legal but probably wrong (ties, missing groups, shadowed rules, "
+                          "unrealizable policies, ipBlocks groups in appliedTo, fqdn peers that select no Pod ...)")
     p = add("doctor", cmd_doctor, "which backends can run here, and what to install for the others")
     p.add_argument("-v", "--verbose", action="store_true", help="also run the kind backend's pre-flight checks")
     p = add("kind", cmd_kind, "kind backend helpers: 'prefetch' saves Antrea's manifests and images for offline classrooms")

@@ -38,6 +38,7 @@ from .policy.evaluate import evaluate
 from .policy.probe import Probe
 from .policy.explain import explain as engine_explain
 from .policy.reachability import Explanation, Reachability
+from .policy.status import PolicyStatus, policy_status
 from . import views
 
 C = TypeVar("C")
@@ -267,12 +268,25 @@ class Lab:
         return views.services(self.state)
 
     def policies(self):
-        """Every policy in effective order (``antctl get netpol --sort-by=effectivePriority``)."""
-        return views.policies(self.state, self.policy_set)
+        """Every policy in effective order (``antctl get netpol --sort-by=effectivePriority``), with
+        the status Antrea reports on Antrea-native ones (phase, nodes, Realizable condition)."""
+        return views.policies(self.state, self.policy_set, self._realized_nodes())
 
     def get(self, kind: str):
         """kubectl-like table of one kind (``pods``, ``acnp``, ``annp``, ``netpol``, ``tiers``, ``cg`` ...)."""
-        return views.get(self.state, self.policy_set, kind)
+        return views.get(self.state, self.policy_set, kind, self._realized_nodes())
+
+    def policy_status(self, ref: str | ObjectRef) -> PolicyStatus | None:
+        """``status`` of an Antrea-native policy (``acnp/NAME``, ``annp/NS/NAME``) as antrea-controller
+        writes it: phase, observedGeneration, current/desired Nodes, conditions (None for netpol)."""
+        target = ref if isinstance(ref, ObjectRef) else parse_ref(ref)
+        if target is None:
+            raise NotFoundError(f"{ref!r} is not a reference like acnp/NAME or annp/NAMESPACE/NAME")
+        return policy_status(self.state, self.policy_set, target, self._realized_nodes())
+
+    def _realized_nodes(self) -> list[str] | None:
+        # A running lab realizes every change before apply returns; a stopped one realizes nothing.
+        return None if self.running else []
 
     def lint(self) -> list:
         """Findings about policies that are legal but likely wrong (nondeterministic ties, missing
@@ -455,6 +469,7 @@ class Lab:
             "profile": self.profile.path or self.profile.name,
             "manifests": self.manifests(),
             "allocations": {p.key: [p.node_name, p.pod_ip] for p in self.state.pods},
+            "generations": {str(ref): gen for ref, gen in self.state.object_generations.items() if gen > 1},
             "running": self.running,
             "encryption": self._encryption,
         }
@@ -486,6 +501,7 @@ class Lab:
         lab = cls(backend=record["backend"], profile=None if profile == "empty" else profile, name=record["name"],
                   state_dir=directory, start=False, backend_options=record.get("backend_options"),
                   _allocations=allocations, _restoring=True)
+        lab.state.generation_hints = dict(record.get("generations", {}))  # metadata.generation survives
         if record.get("manifests"):
             lab._apply_items(load_manifest_docs(documents_from_data(record["manifests"], source=str(path))))
         if record.get("running", True):
