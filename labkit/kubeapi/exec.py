@@ -1,0 +1,2 @@
+"""placeholder"""
+exec_endpoint = None
