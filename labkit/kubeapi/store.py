@@ -63,7 +63,7 @@ class Event:
     prev: dict | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # identity: each open watch is its own
 class Watcher:
     """One open watch: what it selects and where its events go (an asyncio queue on the server's loop)."""
 
