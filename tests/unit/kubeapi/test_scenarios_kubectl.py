@@ -1,7 +1,7 @@
 """The scenario corpus replayed through a real kubectl (client-side and server-side apply, delete,
 label) against the lab's Kubernetes API gives exactly the matrices ``Lab.apply`` gives.
 
-Manifests go to kubectl as JSON: kubectl's YAML 1.1 reader turns an unquoted ``y`` or ``n`` (the
+Manifests go to kubectl as JSON documents: kubectl's YAML 1.1 reader turns an unquoted ``y`` or ``n`` (the
 corpus's namespace labels ``ns: y``) into a boolean, which every real API server then refuses;
 labkit's loader keeps them strings (see docs/kubectl.md, "YAML differences").
 """
@@ -21,8 +21,7 @@ SCENARIOS = scenario_paths(Path(__file__).resolve().parents[2] / "scenarios")
 def as_json(scenario):
     for step in scenario.steps:
         if step.apply:
-            items = [d.data for d in load_documents(step.apply)]
-            step.apply = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+            step.apply = "\n---\n".join(json.dumps(d.data) for d in load_documents(step.apply))
     return scenario
 
 
