@@ -74,7 +74,7 @@ class KubeAPIServer:
         self.port = sock.getsockname()[1]
         app = build_app(self.store, creds.token, f"127.0.0.1:{self.port}", exec_endpoint)
         config = uvicorn.Config(app, ssl_certfile=str(creds.cert_path), ssl_keyfile=str(creds.key_path),
-                                log_level="warning", access_log=False, lifespan="off",
+                                log_level="critical", access_log=False, lifespan="off",
                                 limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_S,
                                 ws="websockets-sansio", ws_max_size=1024 * 1024, timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)

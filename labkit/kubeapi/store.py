@@ -89,7 +89,7 @@ class Watcher:
         """Called on the loop: enqueue, or cut a client that stopped reading (None ends the stream)."""
         if self.closed:
             return
-        if event is not None and self.queue.qsize() >= WATCH_QUEUE - 1:
+        if event is not None and self.queue.qsize() >= WATCH_QUEUE - 2:  # room for the ERROR and the end
             self.closed = True
             event = {"type": "ERROR", "object": E.StatusError(
                 410, "Expired", "the watch fell too far behind; list again and watch from the new "
