@@ -128,6 +128,8 @@ def _kill(pid: int) -> None:
     for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         try:
             os.kill(pid, sig)
+            if sig == signal.SIGTERM:
+                os.kill(pid, signal.SIGCONT)  # a stopped owner must run to handle SIGTERM
         except ProcessLookupError:
             return
         _wait_gone(pid, wait)
