@@ -178,13 +178,16 @@ class Lab:
 
     # ------------------------------------------------------------------ Kubernetes API face
 
-    def serve_kube_api(self, port: int = 0) -> Path:
+    def serve_kube_api(self, port: int = 0, export: bool = True) -> Path:
         """Serve this lab as a Kubernetes API on ``https://127.0.0.1:<port>`` (0: any free port)
-        until the lab stops; returns the kubeconfig path (also :attr:`kubeconfig`)."""
+        until the lab stops; returns the kubeconfig path (also :attr:`kubeconfig`). ``export``: set
+        this process's ``KUBECONFIG`` (and PATH to labkit's kubectl) so ``!kubectl get pods`` works."""
         if self.kube_api is None:
             from .kubeapi import KubeAPIServer
 
             self.kube_api = KubeAPIServer(self, self.state_dir / "kube-api", port).start()
+            if export:
+                self.kube_api.export_environment()
             _live_labs.add(self)
         return self.kube_api.kubeconfig
 

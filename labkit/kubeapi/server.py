@@ -102,8 +102,25 @@ class KubeAPIServer:
         credentials.write_kubeconfig(self.kubeconfig, creds, self.port, self.lab.name)
         return self
 
+    def export_environment(self) -> None:
+        """Make ``!kubectl ...`` in a notebook reach this lab: ``KUBECONFIG`` = this kubeconfig, and
+        the interpreter's bin directory (where ``pip install labkit[lab]`` put kubectl) on ``PATH``.
+        Undone by :meth:`stop` if nobody changed them since."""
+        import sys
+
+        self._exported = os.environ.get("KUBECONFIG")
+        os.environ["KUBECONFIG"] = str(self.kubeconfig)
+        bindir = str(Path(sys.executable).parent)
+        if (Path(bindir) / "kubectl").exists() and bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
     def stop(self) -> None:
         """Close every watch, stop serving, forget the Lab (idempotent)."""
+        if os.environ.get("KUBECONFIG") == str(self.kubeconfig):
+            if getattr(self, "_exported", None):
+                os.environ["KUBECONFIG"] = self._exported
+            else:
+                os.environ.pop("KUBECONFIG", None)
         if self.store is not None:
             self.lab.remove_change_listener(self.store.refresh)
             self.store.close_watchers()

@@ -310,7 +310,7 @@ def main(args: argparse.Namespace, run_command: Callable[[list[str]], int]) -> i
             lab = Lab(backend=args.backend, profile=args.profile, name=args.name, state_dir=state_dir,
                       backend_options=json.loads(args.options))
         if args.kube_api:
-            lab.serve_kube_api()
+            lab.serve_kube_api(export=False)
         lab.save()
     except LabkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
