@@ -49,6 +49,12 @@ def test_kubectl_drives_an_ovs_lab(tmp_path):
         kubectl("apply", "-f", "-", stdin=json.dumps(ACNP))
         measured = lab.reachability(port=80)  # real packets: a RST for every y -> x connection
         assert measured["y/a", "x/b"] == "reject" and measured["z/a", "x/b"] == "allow"
+        # kubectl exec: a real process in the Pod's network namespace, through the lab's OVS.
+        url = f"http://{lab.pod_ip('x/b')}"
+        refused = kubectl("exec", "-n", "y", "a", "--", "curl", "-sS", "-m", "2", url, ok=False)
+        assert refused.returncode == 7 and "couldn't connect" in refused.stderr.lower(), refused.stderr  # the RST
+        allowed = kubectl("exec", "-n", "z", "a", "--", "curl", "-sS", "-m", "2", "-o", "/dev/null", url, ok=False)
+        assert allowed.returncode not in (7, 28), allowed.stderr  # connected (whatever the pod server answers)
         kubectl("apply", "--server-side", "-f", "-", stdin=json.dumps(
             {**ACNP, "spec": {**ACNP["spec"], "ingress": [{**ACNP["spec"]["ingress"][0], "action": "Drop"}]}}))
         assert lab.reachability(port=80, sources=["y/a"], destinations=["x/b"])["y/a", "x/b"] == "drop"

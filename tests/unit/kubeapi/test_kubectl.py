@@ -221,3 +221,19 @@ def test_unauthenticated_requests_get_401_and_the_endpoint_is_loopback(lab, kube
     assert proc.returncode == 1 and "You must be logged in to the server" in proc.stderr
     # Bound to loopback only: nothing but this machine can reach it (never 0.0.0.0).
     assert lab.kube_api._server.servers[0].sockets[0].getsockname()[0] == "127.0.0.1"
+
+
+def test_exec_probes_are_answered_by_the_engine_on_sim(lab, kubectl):
+    lab.apply(ACNP.replace("action: Drop", "action: Reject"))
+    target = f"http://{lab.pod_ip('x/b')}"
+    ok = kubectl("exec", "-n", "z", "a", "--", "wget", "-qO-", "-T", "1", target)
+    assert ok.returncode == 0
+    refused = kubectl("exec", "-n", "y", "a", "--", "wget", "-qO-", "-T", "1", target, ok=False)
+    assert refused.returncode == 1 and "Connection refused" in refused.stderr
+    lab.apply(ACNP)
+    started = time.monotonic()
+    dropped = kubectl("exec", "-n", "y", "a", "--", "/agnhost", "connect", f"{lab.pod_ip('x/b')}:80",
+                      "--timeout=1s", "--protocol=tcp", ok=False)
+    assert dropped.returncode == 1 and "TIMEOUT" in dropped.stderr and time.monotonic() - started >= 1.0
+    other = kubectl("exec", "-n", "x", "a", "--", "ls", "/", ok=False)
+    assert other.returncode == 126 and "sim pods have no processes" in other.stderr
