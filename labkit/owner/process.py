@@ -312,7 +312,7 @@ def main(args: argparse.Namespace, run_command: Callable[[list[str]], int]) -> i
         if args.kube_api:
             lab.serve_kube_api(export=False)
         lab.save()
-    except LabkitError as exc:
+    except (LabkitError, OSError) as exc:  # the parent (labkit up) shows this log's tail
         print(f"error: {exc}", file=sys.stderr)
         return 1
     owner = Owner(state_dir, lab, run_command)

@@ -113,6 +113,15 @@ def test_label_selectors_and_field_selectors(lab, kubectl):
     assert bad.returncode == 1 and "not a known field selector" in bad.stderr
     kubectl("label", "pod", "a", "-n", "x", "tier-")
     assert "tier" not in lab.pod("x/a").labels
+    kubectl("annotate", "ns", "x", "owner=sec-team")
+    assert kubectl("get", "ns", "x", "-o", "jsonpath={.metadata.annotations.owner}").stdout == "sec-team"
+
+
+def test_server_dry_run_stores_nothing(lab, kubectl):
+    out = kubectl("apply", "--dry-run=server", "-f", "-", stdin=ACNP).stdout
+    assert "created (server dry run)" in out and not lab.state.antrea_policies
+    bad = kubectl("apply", "--dry-run=server", "-f", "-", stdin=ACNP.replace("priority: 5", "priority: 0"), ok=False)
+    assert "spec.priority: must be between 1 and 10000" in bad.stderr
 
 
 def test_bad_manifest_is_refused_with_field_paths_and_nothing_is_stored(lab, kubectl):
