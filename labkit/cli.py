@@ -29,6 +29,7 @@ EPILOG = """examples:
   labkit flows --duration 60 --action drop   run the shop's traffic; the flows a policy dropped
   labkit encryption wireGuard             switch inter-Node traffic to WireGuard (none | ipsec | wireGuard)
   labkit capture x/a y/a -w a.pcap        what a tap on the underlay sees of one HTTP GET (table + pcap)
+  labkit up --kube-api                    ... and serve it to kubectl: export KUBECONFIG=$(labkit kubeconfig)
   labkit down                             stop the lab and remove its state
   labkit notebooks run --solve            execute the course headless (sim); executed copies + summary.json
   labkit binder-link --repo OWNER/NAME --ref main --notebook notebooks/00-start-here.ipynb
@@ -59,8 +60,14 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _state_dir(args) -> Path:
+    return Path(args.state_dir) if args.state_dir else default_state_root() / args.name
+
+
 def _load(args) -> Lab:
-    return Lab.resume(args.name, args.state_dir)
+    from .owner import hosted_lab
+
+    return hosted_lab(_state_dir(args)) or Lab.resume(args.name, args.state_dir)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -73,6 +80,14 @@ def cmd_up(args) -> int:
               file=sys.stderr)
         return 1
     options = {"context": args.context} if args.context else {}
+    if args.kube_api:
+        from .owner import start
+
+        record = start(directory, args.name, args.backend, args.profile, options, kube_api=True)
+        print(f"lab {args.name!r} is up: backend {args.backend}, owner pid {record.pid}, Kubernetes API on "
+              f"https://127.0.0.1:{record.kube_api_port} (state in {directory})")
+        print(f"export KUBECONFIG={record.kubeconfig}")
+        return 0
     if args.backend == "kind":
         options["progress"] = lambda event: print(f"  {event}", file=sys.stderr)
     lab = Lab(backend=args.backend, profile=args.profile, name=args.name, state_dir=directory,
@@ -87,8 +102,12 @@ def cmd_down(args) -> int:
     root = Path(args.state_dir).parent if args.state_dir and args.all else default_state_root()
     directories = sorted(p for p in root.iterdir() if p.is_dir()) if args.all and root.exists() else \
         [Path(args.state_dir) if args.state_dir else default_state_root() / args.name]
+    from .owner import stop as stop_owner, sweep as sweep_owners
+
     for directory in directories:
-        if (directory / "lab.json").exists():
+        if stop_owner(directory):  # the owner stops its own lab
+            print(f"lab {directory.name!r}: owner stopped")
+        elif (directory / "lab.json").exists():
             try:
                 Lab.resume(directory.name, directory).stop()
             except LabkitError as exc:
@@ -99,7 +118,30 @@ def cmd_down(args) -> int:
         elif not args.all:
             print(f"no lab {directory.name!r}")
     if args.all:
+        for pid in sweep_owners(root):
+            print(f"killed the owner (pid {pid}) of a lab whose state is gone")
         _sweep_backends()
+    return 0
+
+
+def cmd_owner_serve(args) -> int:
+    from .owner.process import main as owner_main
+
+    return owner_main(args, main)
+
+
+def cmd_kubeconfig(args) -> int:
+    from .owner import read_record
+
+    directory = _state_dir(args)
+    record = read_record(directory)
+    if record is None or not record.kubeconfig:
+        raise LabkitError(f"lab {args.name!r} serves no Kubernetes API (no owner in {directory}); start it with "
+                          f"'labkit up --name {args.name} --kube-api'")
+    if not record.alive():
+        raise LabkitError(f"the owner of lab {args.name!r} (pid {record.pid}) is not running; "
+                          f"'labkit down --name {args.name}' and 'labkit up --kube-api' again")
+    print(record.kubeconfig)
     return 0
 
 
@@ -132,6 +174,8 @@ def cmd_status(args) -> int:
             "state_dir": str(lab.state_dir), "nodes": len(lab.state.nodes), "namespaces": len(lab.state.namespaces),
             "pods": len(lab.state.pods), "policies": len(lab.state.antrea_policies) + len(lab.state.k8s_policies),
             "tiers": len(lab.state.tiers)}
+    if getattr(lab, "kube_api", None) is not None:
+        info["kube_api"] = f"{lab.kube_api.url} (KUBECONFIG={lab.kube_api.kubeconfig})"
     if args.output == "json":
         print(json.dumps(info, indent=1))
     else:
@@ -206,7 +250,7 @@ def cmd_validate(args) -> int:
     directory = Path(args.state_dir) if args.state_dir else default_state_root() / args.name
     for source in _sources(args):
         if (directory / "lab.json").exists():
-            lab = Lab.resume(args.name, args.state_dir)
+            lab = _load(args)
             items, problems = parse_manifest(source)
             lab.state.copy().apply(items, problems)  # raises ManifestError; the copy is discarded
         else:
@@ -385,6 +429,11 @@ def cmd_nsx(args) -> int:
 # ---------------------------------------------------------------------------- parser
 
 
+# Commands that act on one lab's objects: with a live owner (labkit up --kube-api) they run inside it.
+OWNED_COMMANDS = (cmd_status, cmd_apply, cmd_delete, cmd_get, cmd_matrix, cmd_explain, cmd_validate, cmd_label,
+                  cmd_lint, cmd_flows, cmd_encryption, cmd_capture)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit", description="Run an Antrea policy lab (sim, ovs or kind backend) from the shell.",
@@ -404,9 +453,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sim (pure Python), ovs (root + Open vSwitch), kind (Docker), k8s (an existing "
                         "Antrea cluster, with --context) or auto (default: sim)")
     p.add_argument("--context", help="kubeconfig context of an existing Antrea cluster (backend k8s)")
+    p.add_argument("--kube-api", action="store_true",
+                   help="also serve the lab as a Kubernetes API for kubectl (a background owner process holds "
+                        "the lab; prints the KUBECONFIG to export)")
     p.add_argument("--profile", default=None,
                    help=f"cluster profile from clusters/ ({', '.join(available_profiles())}) or a path; "
                         "default: an empty cluster")
+    p = sub.add_parser("owner-serve")  # hidden (no help=): the background owner process (labkit.owner)
+    from .owner.process import add_arguments as owner_arguments
+
+    owner_arguments(p)
+    p.set_defaults(func=cmd_owner_serve)
+    add("kubeconfig", cmd_kubeconfig, "print the kubeconfig path of a lab started with 'labkit up --kube-api'")
     p = add("down", cmd_down, "stop a lab and remove its state")
     p.add_argument("--all", action="store_true", help="every lab, plus leftovers of crashed labs")
     p = add("status", cmd_status, "show a lab's backend, profile and object counts")
@@ -510,6 +568,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.func in OWNED_COMMANDS:  # a lab with a live owner: run the command there
+            from .owner import forward
+
+            code = forward(list(sys.argv[1:] if argv is None else argv), args, _state_dir(args))
+            if code is not None:
+                return code
         return args.func(args)
     except LabkitError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,12 +19,14 @@ import json
 import os
 import re
 import shutil
+import threading
 import weakref
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, Explains, GeneratesTraffic, ReportsOffload,
-                            Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, has)
+from .backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, ExecResult, Executes, Explains,
+                            GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows,
+                            has)
 from .backends.registry import require
 from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
 from .model.cluster import ApplyResult, ClusterState
@@ -104,11 +106,15 @@ class Lab:
 
     ``backend``: ``sim`` (default), ``ovs``, ``kind``, ``k8s`` (an existing Antrea cluster: pass
     ``backend_options={"context": "<kubeconfig context>"}``) or ``auto``.
+
+    ``kube_api=True`` also serves the lab's objects as a Kubernetes API on 127.0.0.1 (a background
+    thread, stopped with the lab): ``lab.kubeconfig`` is the file for ``kubectl``
+    (``!kubectl --kubeconfig {lab.kubeconfig} get pods -o wide``). See docs/kubectl.md.
     """
 
     def __init__(self, backend: str = "sim", profile: str | None = None, name: str = "lab",
                  state_dir: str | os.PathLike | None = None, start: bool = True,
-                 backend_options: dict[str, Any] | None = None,
+                 backend_options: dict[str, Any] | None = None, kube_api: bool = False,
                  _allocations: dict[str, tuple[str, str]] | None = None, _restoring: bool = False) -> None:
         if backend == "auto":
             backend = "ovs" if ovs_available()[0] else "sim"
@@ -130,6 +136,12 @@ class Lab:
         self.backend = None
         self.running = False
         self._encryption = "none"
+        # Held while the lab's objects change; faces that read then write (the Kubernetes API's
+        # resourceVersion checks) hold it across both steps. Reentrant: a face calls lab.apply with it.
+        self.lock = threading.RLock()
+        self._change_listeners: list = []
+        self._kube_api_wanted = kube_api
+        self.kube_api = None  # labkit.kubeapi.KubeAPIServer while serving
         if self.profile.documents and not _restoring:  # a restored lab replays its own saved objects
             self._apply_items(load_manifest_docs(self.profile.documents))
         if start:
@@ -148,10 +160,15 @@ class Lab:
             raise
         self.running = True
         _live_labs.add(self)
+        if self._kube_api_wanted:
+            self.serve_kube_api()
         return self
 
     def stop(self) -> None:
         """Tear the lab down (idempotent)."""
+        if self.kube_api is not None:
+            self.kube_api.stop()
+            self.kube_api = None
         if self.backend is not None:
             self.backend.stop()
         self.running = False
@@ -166,6 +183,41 @@ class Lab:
     def __repr__(self) -> str:
         return (f"<Lab {self.name!r} backend={self.backend_name} profile={self.profile.name} "
                 f"pods={len(self.state.pods)} running={self.running}>")
+
+    # ------------------------------------------------------------------ Kubernetes API face
+
+    def serve_kube_api(self, port: int = 0, export: bool = True) -> Path:
+        """Serve this lab as a Kubernetes API on ``https://127.0.0.1:<port>`` (0: any free port)
+        until the lab stops; returns the kubeconfig path (also :attr:`kubeconfig`). ``export``: set
+        this process's ``KUBECONFIG`` (and PATH to labkit's kubectl) so ``!kubectl get pods`` works."""
+        if self.kube_api is None:
+            from .kubeapi import KubeAPIServer
+
+            self.kube_api = KubeAPIServer(self, self.state_dir / "kube-api", port).start()
+            if export:
+                self.kube_api.export_environment()
+            _live_labs.add(self)
+        return self.kube_api.kubeconfig
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The kubeconfig of this lab's Kubernetes API (``Lab(..., kube_api=True)``)."""
+        if self.kube_api is None:
+            raise LabStateError(f"lab {self.name!r} serves no Kubernetes API: create it with "
+                                "Lab(..., kube_api=True) or call lab.serve_kube_api()")
+        return self.kube_api.kubeconfig
+
+    def add_change_listener(self, callback) -> None:
+        """Call ``callback()`` after every change of the lab's objects (apply, delete, label)."""
+        self._change_listeners.append(callback)
+
+    def remove_change_listener(self, callback) -> None:
+        if callback in self._change_listeners:
+            self._change_listeners.remove(callback)
+
+    def _changed(self) -> None:
+        for callback in list(self._change_listeners):
+            callback()
 
     def _require_running(self) -> None:
         if not self.running:
@@ -202,12 +254,14 @@ class Lab:
         return self._apply_items(*parse_manifest(manifest))
 
     def _apply_items(self, items: list[tuple[Any, Document]], problems: list[Problem] | None = None) -> ApplyResult:
-        result = self.state.apply(items, problems)
-        for obj, _ in items:
-            self._applied.pop(obj.ref, None)
-            self._applied[obj.ref] = dict(obj.raw)
-        self._sync([dict(obj.raw) for obj, _ in items])
-        return result
+        with self.lock:
+            result = self.state.apply(items, problems)
+            for obj, _ in items:
+                self._applied.pop(obj.ref, None)
+                self._applied[obj.ref] = dict(obj.raw)
+            self._sync([dict(obj.raw) for obj, _ in items])
+            self._changed()
+            return result
 
     def delete(self, what: ManifestSource | ObjectRef, ignore_not_found: bool = False) -> list[ObjectRef]:
         """Delete the objects a manifest names, or one object given as ``kind/[namespace/]name``."""
@@ -217,17 +271,24 @@ class Lab:
             refs = [ref]
         else:
             refs = [obj.ref for obj, _ in load_manifest(what)]
-        deleted = self.state.delete(refs, ignore_not_found=ignore_not_found)
-        for ref in deleted:
-            self._applied.pop(ref, None)
-            if ref.kind == "Namespace":
-                for other in [r for r in self._applied if r.namespace == ref.name]:
-                    self._applied.pop(other)
-        self._sync([])
-        return deleted
+        with self.lock:
+            deleted = self.state.delete(refs, ignore_not_found=ignore_not_found)
+            for ref in deleted:
+                self._applied.pop(ref, None)
+                if ref.kind == "Namespace":
+                    for other in [r for r in self._applied if r.namespace == ref.name]:
+                        self._applied.pop(other)
+            self._sync([])
+            self._changed()
+            return deleted
 
     def label(self, target: str, **labels: str | None) -> None:
         """Change a pod's (``ns/name``) or namespace's (``ns:name``) labels; None removes a label."""
+        with self.lock:
+            self._label(target, labels)
+            self._changed()
+
+    def _label(self, target: str, labels: dict[str, str | None]) -> None:
         if target.startswith("ns:"):
             ref = ObjectRef("", "Namespace", "", target[3:])
             obj = self.state.namespace(target[3:])
@@ -362,6 +423,13 @@ class Lab:
         Only backends with a real switch have flows: ``ovs`` (and, later, ``kind``).
         """
         return self._capable(DumpsFlows).dump_flows(node, table)
+
+    def exec(self, pod: str, command: list[str], timeout_s: float = 30.0) -> ExecResult:
+        """Run ``command`` in a pod, as ``kubectl exec`` does: a real process in the pod's network
+        namespace on ovs; on sim the usual probes (``wget``, ``curl``, ``nc``, ``agnhost connect``)
+        answered from the engine's verdict."""
+        runner = self._capable(Executes)
+        return runner.exec(self.state, self.policy_set, self.state.pod(pod).key, list(command), timeout_s)
 
     # ------------------------------------------------------------------ encryption and SmartNICs
 

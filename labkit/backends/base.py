@@ -18,6 +18,7 @@ backend the machine has. This module imports no backend, so backends stay indepe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -131,6 +132,25 @@ class SteadyTraffic(Protocol):
         """Start the traffic; the handle has ``.stop()`` and ``.stats``; stopped with the lab at the latest."""
 
 
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a pod left: its exit code and output (as ``kubectl exec`` shows it)."""
+
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+@runtime_checkable
+class Executes(Protocol):
+    """Runs a command in a pod (``kubectl exec``): probes such as ``wget``, ``curl``, ``nc``, ``agnhost connect``."""
+
+    def exec(self, state: "ClusterState", policy_set: "PolicySet", pod: str, command: list[str],
+             timeout_s: float) -> ExecResult:
+        """Run ``command`` in pod ``pod`` (``ns/name``); a command still running after ``timeout_s`` is
+        stopped and exits 124 (as coreutils' ``timeout`` does)."""
+
+
 @runtime_checkable
 class ShowsRepresentors(Protocol):
     """Lists each pod's virtual function and its VF representor port (SmartNIC topologies)."""
@@ -155,7 +175,7 @@ class Resumable(Protocol):
         """Take over the live resources (cluster, daemons) described by ``state``."""
 
 
-CAPABILITIES: tuple[type, ...] = (Explains, Traceflows, DumpsFlows, Encrypts, Captures, ReportsOffload,
+CAPABILITIES: tuple[type, ...] = (Explains, Traceflows, DumpsFlows, Executes, Encrypts, Captures, ReportsOffload,
                                   ShowsRepresentors, GeneratesTraffic, SteadyTraffic, AttacksHost, Resumable)
 
 def has(backend: object, capability: type) -> bool:
@@ -164,5 +184,5 @@ def has(backend: object, capability: type) -> bool:
 
 
 __all__ = ["Backend", "Explains", "Traceflows", "DumpsFlows", "Encrypts", "Captures", "ReportsOffload",
-           "ShowsRepresentors", "GeneratesTraffic", "SteadyTraffic", "AttacksHost", "Resumable", "CAPABILITIES",
+           "Executes", "ExecResult", "ShowsRepresentors", "GeneratesTraffic", "SteadyTraffic", "AttacksHost", "Resumable", "CAPABILITIES",
            "BACKEND_NAMES", "has"]

@@ -26,8 +26,8 @@ from ...policy.compiler import PolicySet
 from ...policy.probe import Probe
 from ...policy.explain import explain as engine_explain
 from ...policy.reachability import Explanation, Reachability
-from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, Explains, GeneratesTraffic, ReportsOffload,
-                    Resumable, ShowsRepresentors, SteadyTraffic, Traceflows)
+from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, ExecResult, Executes, Explains,
+                    GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows)
 from . import names
 from . import sweep as sweeping
 from .agent import RejectAgent
@@ -60,8 +60,8 @@ def check_available() -> None:
                                      "use backend='sim' meanwhile")
 
 
-class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, ReportsOffload, ShowsRepresentors,
-                 GeneratesTraffic, SteadyTraffic, AttacksHost):
+class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, Captures, ReportsOffload,
+                 ShowsRepresentors, GeneratesTraffic, SteadyTraffic, AttacksHost):
     name = "ovs"
     why_not: ClassVar[dict[type, str]] = {
         Resumable: "an ovs lab lives in the process that started it (its namespaces and OVS daemons); "
@@ -273,6 +273,23 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
         frame = pd.DataFrame(rows, columns=["table", "table_id", "priority", "match", "actions", "n_packets",
                                             "n_bytes", "cookie", "category", "policy", "rule"])
         return frame.sort_values(["table_id", "priority"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+    def exec(self, state: ClusterState, policy_set: PolicySet, pod: str, command: list[str],
+             timeout_s: float) -> ExecResult:
+        """The real command in the pod's network namespace: its packets cross the lab's OVS."""
+        from ..._util import proc as cmd
+        from ...errors import CommandError
+
+        topology = self._require()
+        if pod not in topology.pods:
+            raise NotFoundError(f"pod {pod!r} has no sandbox in the ovs lab (known: {', '.join(sorted(topology.pods))})")
+        try:
+            done = cmd.run(command, names.pod_netns(self.lab, pod), timeout_s=timeout_s, check=False, text=False,
+                           hint="run a program installed on this machine (the pod shares its filesystem)")
+        except CommandError as exc:  # the program is missing (127, as a shell says) or ran too long (124)
+            timed_out = exc.failure is not None and exc.failure.timeout_s is not None
+            return ExecResult(124 if timed_out else 127, b"", f"labkit: {exc}\n".encode())
+        return ExecResult(done.returncode, done.stdout, done.stderr)
 
     def dump_megaflows(self, node: str) -> str:
         """``ovs-appctl dpctl/dump-flows`` of one node: the datapath's megaflow cache, as text
