@@ -143,7 +143,9 @@ def test_dumps_flows(guarded):
 
 
 def test_executes(guarded):
-    wget = lambda ip: ["wget", "-qO-", "-T", "1", f"http://{ip}:80/"]  # noqa: E731
+    # -t 1: GNU wget (what an ovs pod runs: it shares this machine's filesystem) retries 20 times;
+    # busybox's, in a cluster's pods, never does.
+    wget = lambda ip: ["wget", "-qO-", "-T", "1", "-t", "1", f"http://{ip}:80/"]  # noqa: E731
     if refused(guarded, Executes, lambda: guarded.exec("x/a", wget(guarded.pod_ip("y/a")))):
         return
     allowed = guarded.exec("x/a", wget(guarded.pod_ip("y/a")))

@@ -284,11 +284,12 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
         if pod not in topology.pods:
             raise NotFoundError(f"pod {pod!r} has no sandbox in the ovs lab (known: {', '.join(sorted(topology.pods))})")
         try:
-            done = cmd.run(command, names.pod_netns(self.lab, pod), timeout_s=timeout_s, check=False, text=False,
-                           hint="run a program installed on this machine (the pod shares its filesystem)")
-        except CommandError as exc:  # the program is missing (127, as a shell says) or ran too long (124)
-            timed_out = exc.failure is not None and exc.failure.timeout_s is not None
-            return ExecResult(124 if timed_out else 127, b"", f"labkit: {exc}\n".encode())
+            done = cmd.run(command, names.pod_netns(self.lab, pod), timeout_s=timeout_s, check=False, text=False)
+        except CommandError as exc:  # ran too long (124, as coreutils' timeout) or is missing (127, as a shell)
+            if exc.failure is not None and exc.failure.timeout_s is not None:
+                return ExecResult(124, b"", f"labkit: {exc}\n".encode())
+            return ExecResult(127, b"", f"labkit: {command[0]}: not found (an ovs pod runs the programs "
+                                        "installed on this machine)\n".encode())
         return ExecResult(done.returncode, done.stdout, done.stderr)
 
     def dump_megaflows(self, node: str) -> str:
