@@ -19,8 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from labkit.nsx.manager import NSXApiError, NSXClient, paths
-from labkit.nsx.manager.policy_rules import POLICY_DEFAULTS, RULE_DEFAULTS
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.client import NSXClient
+from labkit.nsx.manager.errors import NSXApiError
+from labkit.nsx.manager.policy_schema import POLICY_DEFAULTS, RULE_DEFAULTS
 from labkit.nsx.planner.bodies import PLAN_TAG_SCOPE
 
 P = paths.POLICY_API

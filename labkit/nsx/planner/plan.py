@@ -23,9 +23,10 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from labkit.flows.recommend import NAMESPACE_ALLOW_LIST
-from labkit.nsx.manager import NSXClient, paths
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.client import NSXClient
 from labkit.nsx.manager.flow_analytics import single_port_services
-from labkit.nsx.manager.policy_rules import POLICY_SEQUENCE_MAX
+from labkit.nsx.manager.policy_schema import POLICY_SEQUENCE_MAX
 from labkit.nsx.planner import bodies, changes
 from labkit.nsx.planner.errors import PlanError
 from labkit.nsx.planner.preview import Preview, preview

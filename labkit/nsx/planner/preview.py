@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from labkit.errors import LabkitError, ManifestError
 from labkit.model.manifest import parse_manifest
 from labkit.nsx.interworking.realize import is_managed, manifest_key, render
-from labkit.nsx.manager import NSXClient, paths
-from labkit.nsx.manager.policy_rules import CATEGORIES
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.client import NSXClient
+from labkit.nsx.manager.policy_schema import CATEGORIES
 from labkit.nsx.planner.changes import current
 from labkit.nsx.planner.tiers import Observation
 from labkit.policy.compiler import compile_policies
