@@ -62,7 +62,8 @@ def _console(state: ManagerState, req: Request) -> Response:
         result = route.handler(state, sub)
         return result.body if isinstance(result, Response) else result
 
-    page = console_page.render(get, cluster_id=req.query.get("cluster_id", ""))
+    page = console_page.render(get, cluster_id=req.query.get("cluster_id", ""),
+                               flow_filters={k: v for k, v in req.query.items() if k in console_page.FLOW_FILTERS})
     return Response(200, page, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
 
 

@@ -59,7 +59,7 @@ _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any], bool]]] = {
                                          "default": DEFAULT_OPERATION}, False),
                           ("anchor_path", _STRING, False)]
        for suffix in ("/security-policies/{policy_id}", "/rules/{rule_id}")},
-    ("GET", "/"): [("cluster_id", _STRING, False)],
+    ("GET", "/"): [(n, _STRING, False) for n in ("cluster_id", *FLOW_FILTERS)],
     ("GET", "/flow-reports"): [("container_cluster_id", _STRING, False)],
     ("GET", "/labkit/v1/flows"): [(n, _STRING, False) for n in ("container_cluster_id", *FLOW_FILTERS)],
     ("GET", "/flows/summary"): [("group_by", {"type": "string", "enum": list(GROUP_BY)}, True),

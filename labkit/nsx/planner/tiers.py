@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from labkit.flows.recommend import NAMESPACE_ALLOW_LIST, Workload
 from labkit.flows.records import PROTOCOL_NAMES
 from labkit.nsx.planner.errors import PlanError
+from labkit.policy.probe import Probe
+from labkit.policy.reachability import Reachability
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -76,6 +78,19 @@ class Observation:
     app_namespaces: tuple[str, ...]  # isolated by the plan
     allow_list: tuple[str, ...]
     skipped: list[str] = field(default_factory=list)  # what could not be planned, and why
+
+    def intended(self) -> dict[tuple[str, int], Reachability]:
+        """The least-privilege matrix per observed port, over the application's pods: a pod pair
+        is allowed exactly when it was observed on that port (or is a pod to itself)."""
+        pods = sorted(k for k in self.tier_of if k.split("/")[0] in self.app_namespaces)
+        seen = {(c.source, c.destination, c.protocol, c.port) for c in self.connections}
+        out = {}
+        for protocol, port in sorted({(c.protocol, c.port) for c in self.connections}):
+            cells = {(s, d): "allow" if s == d or (s, d, protocol, port) in seen else "drop"
+                     for s in pods for d in pods}
+            out[(protocol, port)] = Reachability.from_cells(pods, pods, cells, Probe(protocol, port),
+                                                            kind="expected", backend="flows")
+        return out
 
     def pod_pairs(self, source: Tier, destination: Tier) -> int:
         return len({(c.source, c.destination) for c in self.connections
