@@ -34,6 +34,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..nsx.flow_view import flow_row
+from ..nsx.planner.bodies import condition, criterion
 from ..nsx.manager import NSXClient
 from ..nsx.manager.errors import NSXError
 from ._style import ERROR, OK, esc
@@ -62,23 +63,12 @@ def group_body(display_name: str = "", namespace: str = "", pod_tag: str = "", n
     """An Antrea group with one criterion: every non-empty condition, ANDed (nsx.md §4.1)."""
     conditions = []
     if namespace:
-        conditions.append({"resource_type": "Condition", "member_type": "Namespace", "key": "Name",
-                           "operator": "EQUALS", "value": namespace})
+        conditions.append(condition("Namespace", "Name", namespace))
     if namespace_tag:
-        conditions.append({"resource_type": "Condition", "member_type": "Namespace", "key": "Tag",
-                           "operator": "EQUALS", "scope_operator": "EQUALS", "value": namespace_tag})
+        conditions.append(condition("Namespace", "Tag", namespace_tag))
     if pod_tag:
-        conditions.append({"resource_type": "Condition", "member_type": "Pod", "key": "Tag",
-                           "operator": "EQUALS", "scope_operator": "EQUALS", "value": pod_tag})
-    expression: list[dict[str, Any]] = conditions[:1]
-    if len(conditions) > 1:
-        nested: list[dict[str, Any]] = []
-        for cond in conditions:
-            if nested:
-                nested.append({"resource_type": "ConjunctionOperator", "conjunction_operator": "AND"})
-            nested.append(cond)
-        expression = [{"resource_type": "NestedExpression", "expressions": nested}]
-    body: dict[str, Any] = {"group_type": ["ANTREA"], "expression": expression}
+        conditions.append(condition("Pod", "Tag", pod_tag))
+    body: dict[str, Any] = {"group_type": ["ANTREA"], "expression": criterion(conditions)}
     if display_name:
         body["display_name"] = display_name
     return body

@@ -181,8 +181,8 @@ def build(obs: Observation, *, name: str, ccp_path: str, direction: Direction = 
     policy_id = f"{name}-segmentation"
     policy = {"id": policy_id, "resource_type": "SecurityPolicy",
               "display_name": f"{name} micro-segmentation (planned from flows)",
-              "description": f"allows the flows observed between the tiers of {name}; drops the rest "
-                             f"in {', '.join(obs.app_namespaces)}",
+              "description": f"allows the flows observed between the tiers of {name}; drops the rest in "
+                             f"the application's scope (group {scope_id})",
               "category": "Application",
               "sequence_number": int((existing_policy or {}).get("sequence_number", policy_sequence)),
               "scope": [ccp_path], "tags": [{"scope": PLAN_TAG_SCOPE, "tag": name}],
