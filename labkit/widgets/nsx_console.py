@@ -338,7 +338,8 @@ class NSXConsole(widgets.VBox):
     def _flow_options(self) -> list[dict[str, Any]]:
         """The reports of this cluster; refreshes the filters' choices (keeping what is chosen)."""
         reports = self.client.list_all(f"{LK}/flow-reports", container_cluster_id=self.cluster_id)
-        groups = [g["id"] for g in self.tables.get("groups", [])] + ["UNCATEGORIZED", "UNKNOWN"]
+        groups = [g["id"] for g in self.client.list_all(GROUPS) if "ANTREA" in (g.get("group_type") or [])]
+        groups += ["UNCATEGORIZED", "UNKNOWN"]
         quiet, self._quiet = self._quiet, True
         try:
             _set_options(self._flow_report, [("all", ""), *((f"{r['report_id']}: {r.get('label') or ''} "

@@ -47,6 +47,9 @@ class Change:
         what = f" ({', '.join(self.fields)})" if self.fields else ""
         return f"{self.op:<6} {self.kind:<14} {self.path}{what}"
 
+    def __repr__(self) -> str:
+        return f"<Change {str(self).strip()}>"
+
 
 def current(client: NSXClient, path: str) -> dict[str, Any] | None:
     """The object NSX holds at ``path`` (a Policy path), or None."""

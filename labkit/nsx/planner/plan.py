@@ -113,11 +113,11 @@ class SegmentationPlan:
         return changes.compute(self.client, self.groups, self.policy, self.name)
 
     def diff(self) -> pd.DataFrame:
-        """:meth:`changes` as a table (op, kind, path, fields)."""
+        """:meth:`changes` as a table (op, kind, id, fields that differ, path)."""
         import pandas as pd
 
-        return pd.DataFrame([{"op": c.op, "kind": c.kind, "path": c.path, "fields": ", ".join(c.fields)}
-                             for c in self.changes()], columns=["op", "kind", "path", "fields"])
+        return pd.DataFrame([{"op": c.op, "kind": c.kind, "id": c.path.rsplit("/", 1)[-1], "fields": ", ".join(c.fields),
+                              "path": c.path} for c in self.changes()], columns=["op", "kind", "id", "fields", "path"])
 
     def hierarchical_body(self) -> dict[str, Any] | None:
         """The ``PATCH /policy/api/v1/infra`` body :meth:`push` sends (None: nothing to do)."""

@@ -65,7 +65,8 @@ class Preview:
             after = self.after[(protocol, port)]
             changed = self.cells[(self.cells.protocol == protocol) & (self.cells.port == port)]
             lines.append(f"{protocol}/{port}: {before.counts()['allow']} -> {after.counts()['allow']} allowed pod "
-                         f"pairs; {len(changed)} change ({(changed.after != 'allow').sum()} denied from now on)")
+                         f"pairs (of {before.codes.size}, each pod to itself included); {len(changed)} change "
+                         f"({(changed.after != 'allow').sum()} denied from now on)")
         kept = int((self.connections["after"] == "allow").sum())
         lines.append(f"observed connections: {kept} of {len(self.connections)} allowed after the plan")
         if len(self.unobserved_allowed):
