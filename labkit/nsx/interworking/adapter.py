@@ -25,6 +25,10 @@ One :meth:`sync` pass, in order:
 5. **heartbeat**: controller, MP adapter and CCP adapter status (``mpAdapterStatus`` /
    ``ccpAdapterStatus``) at least every ``heartbeat_s`` and whenever health changes.
 
+Flows: :meth:`report_flows` sends a traffic run's Flow Aggregator records to NSX (labkit's flow
+collector) and, from then on, rule statistics count that traffic instead of a probe round
+(:mod:`.flow_report`).
+
 A policy NSX wants but the lab refuses is reported as a realization ERROR; its previously realized
 version (if any) stays, as a rejected update leaves a Kubernetes object unchanged.
 
