@@ -202,11 +202,8 @@ def enrich(record: dict[str, Any], flow_id: str, report_id: str, cluster: Cluste
         cluster_policy = {"kind": POLICY_KINDS.get(kind, str(kind)), "name": f"{namespace}/{name}" if namespace else name,
                           "rule": rule_name, "direction": side.upper()}
         rule = _nsx_rule(nsx, kind, name, rule_name, side)
-    flow_type = "UNPROTECTED"
-    if rule is not None and not rule.pop("_catch_all"):
-        flow_type = "ALLOWED" if action == "ALLOW" else "BLOCKED"
-    elif rule is not None:
-        rule.pop("_catch_all", None)
+    catch_all = rule.pop("_catch_all") if rule is not None else True  # no NSX rule: unprotected too
+    flow_type = "UNPROTECTED" if catch_all else ("ALLOWED" if action == "ALLOW" else "BLOCKED")
     packets = int(record.get("packetTotalCount") or 0) + int(record.get("reversePacketTotalCount") or 0)
     octets = int(record.get("octetTotalCount") or 0) + int(record.get("reverseOctetTotalCount") or 0)
     return {

@@ -32,8 +32,6 @@ from labkit.policy.probe import Probe
 from labkit.policy.reachability import Reachability
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
-
     from labkit.model.cluster import ClusterState
     from labkit.model.objects import Pod
 
