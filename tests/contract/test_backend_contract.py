@@ -145,7 +145,7 @@ def test_dumps_flows(guarded):
 def test_executes(guarded):
     # -t 1: GNU wget (what an ovs pod runs: it shares this machine's filesystem) retries 20 times;
     # busybox's, in a cluster's pods, never does.
-    wget = lambda ip: ["wget", "-qO-", "-T", "1", "-t", "1", f"http://{ip}:80/"]  # noqa: E731
+    wget = lambda ip: ["wget", "-O-", "-T", "1", "-t", "1", f"http://{ip}:80/"]  # noqa: E731
     if refused(guarded, Executes, lambda: guarded.exec("x/a", wget(guarded.pod_ip("y/a")))):
         return
     allowed = guarded.exec("x/a", wget(guarded.pod_ip("y/a")))
