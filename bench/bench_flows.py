@@ -36,7 +36,7 @@ from labkit.flows import fastdecode  # noqa: E402
 from labkit.flows.ies import ANTREA_PEN, DEFAULT_REGISTRY  # noqa: E402
 from labkit.flows.ipfix import Decoder, encode_messages  # noqa: E402
 from labkit.flows.records import FlowRecord, flow_record_template, record_from_ipfix  # noqa: E402
-from labkit.flows.traffic import SHOP_TRAFFIC, TrafficProfile, generate_traffic  # noqa: E402
+from labkit.flows.traffic import SHOP_TRAFFIC, TrafficProfile  # noqa: E402
 from labkit.flows.transport import IPFIXCollector  # noqa: E402
 
 SAMPLE = FlowRecord(
@@ -249,7 +249,7 @@ def bench_aggregation(scale: float, duration_s: float, repeats: int = 3) -> None
     profile = TrafficProfile("shop-x", tuple(dataclasses.replace(r, connections_per_minute=r.connections_per_minute * scale)
                                              for r in SHOP_TRAFFIC.rules))
     t0 = time.perf_counter()
-    run = generate_traffic(lab, profile, duration_s=duration_s, seed=1)
+    run = lab.generate_traffic(profile, duration_s=duration_s, seed=1)
     t_generate = time.perf_counter() - t0
     n = len(run.exports)
     times = []

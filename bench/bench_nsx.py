@@ -36,8 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clusters import cluster_docs  # noqa: E402
 
 from labkit import Lab  # noqa: E402
-from labkit.nsx import NSXClient, NSXManagerServer  # noqa: E402
-from labkit.nsx.interworking import NSXAdapter  # noqa: E402
+from labkit.nsx import NSXAdapter, NSXClient, NSXManagerServer  # noqa: E402
 
 FABRIC = "/api/v1/fabric"
 POLICY = "/policy/api/v1/infra/domains/default/security-policies/bench-flip"

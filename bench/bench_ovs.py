@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labkit import Lab
 from labkit.backends.ovs.topology import build_topology, load_topology
-from labkit.datapath import compile, decode_cookie
+from labkit.datapath import compile_flows, decode_cookie
 
 
 def pct(values: list[float], q: float) -> float:
@@ -107,7 +107,7 @@ def bench_flow_count(n_src: int = 200, n_dst: int = 200) -> None:
     t0 = time.perf_counter()
     total = 0
     for node in topology.nodes:
-        total += sum(1 for f in compile(lab.policy_set, topology, node.name) if decode_cookie(f.cookie)[0] == "policy")
+        total += sum(1 for f in compile_flows(lab.policy_set, topology, node.name) if decode_cookie(f.cookie)[0] == "policy")
     compile_s = time.perf_counter() - t0
     print(f"rule {n_src} src x {n_dst} dst pods: {total} flows over {len(topology.nodes)} nodes "
           f"(conjunctive match) vs {n_src * n_dst} for N x M; compiled in {compile_s * 1000:.0f} ms")

@@ -15,17 +15,21 @@ from .errors import (
     Problem,
     UnsupportedOperation,
 )
-from .lab import Lab
+from .lab import BACKENDS, Lab, ovs_available
 from .policy.diff import PolicyDiff
 from .policy.probe import Probe
 from .policy.reachability import Decision, Explanation, Reachability
+from .policy.traceflow import Traceflow
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Lab",
+    "BACKENDS",
+    "ovs_available",
     "Reachability",
     "PolicyDiff",
+    "Traceflow",
     "Explanation",
     "Decision",
     "Probe",

@@ -31,6 +31,7 @@ EPILOG = """examples:
   labkit flows --duration 60 --action drop   run the shop's traffic; the flows a policy dropped
   labkit encryption wireGuard             switch inter-Node traffic to WireGuard (none | ipsec | wireGuard)
   labkit capture x/a y/a -w a.pcap        what a tap on the underlay sees of one HTTP GET (table + pcap)
+  labkit up --kube-api                    ... and serve it to kubectl: export KUBECONFIG=$(labkit kubeconfig)
   labkit down                             stop the lab and remove its state
   labkit notebooks run --solve            execute the course headless (sim); executed copies + summary.json
   labkit binder-link --repo OWNER/NAME --ref main --notebook notebooks/00-start-here.ipynb
@@ -61,8 +62,14 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _state_dir(args) -> Path:
+    return Path(args.state_dir) if args.state_dir else default_state_root() / args.name
+
+
 def _load(args) -> Lab:
-    return Lab.resume(args.name, args.state_dir)
+    from .owner import hosted_lab
+
+    return hosted_lab(_state_dir(args)) or Lab.resume(args.name, args.state_dir)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -75,6 +82,17 @@ def cmd_up(args) -> int:
               file=sys.stderr)
         return 1
     options = {"context": args.context} if args.context else {}
+    if args.from_snapshot and args.kube_api:
+        raise LabkitError("--kube-api does not serve a lab loaded --from-snapshot yet; leave out --kube-api "
+                          "(matrix, lint and diff work on the snapshot lab)")
+    if args.kube_api:
+        from .owner import start
+
+        record = start(directory, args.name, args.backend, args.profile, options, kube_api=True)
+        print(f"lab {args.name!r} is up: backend {args.backend}, owner pid {record.pid}, Kubernetes API on "
+              f"https://127.0.0.1:{record.kube_api_port} (state in {directory})")
+        print(f"export KUBECONFIG={record.kubeconfig}")
+        return 0
     if args.backend == "kind":
         options["progress"] = lambda event: print(f"  {event}", file=sys.stderr)
     if args.from_snapshot and args.profile:
@@ -98,8 +116,12 @@ def cmd_down(args) -> int:
     root = Path(args.state_dir).parent if args.state_dir and args.all else default_state_root()
     directories = sorted(p for p in root.iterdir() if p.is_dir()) if args.all and root.exists() else \
         [Path(args.state_dir) if args.state_dir else default_state_root() / args.name]
+    from .owner import stop as stop_owner, sweep as sweep_owners
+
     for directory in directories:
-        if (directory / "lab.json").exists():
+        if stop_owner(directory):  # the owner stops its own lab
+            print(f"lab {directory.name!r}: owner stopped")
+        elif (directory / "lab.json").exists():
             try:
                 Lab.resume(directory.name, directory).stop()
             except LabkitError as exc:
@@ -110,7 +132,30 @@ def cmd_down(args) -> int:
         elif not args.all:
             print(f"no lab {directory.name!r}")
     if args.all:
+        for pid in sweep_owners(root):
+            print(f"killed the owner (pid {pid}) of a lab whose state is gone")
         _sweep_backends()
+    return 0
+
+
+def cmd_owner_serve(args) -> int:
+    from .owner.process import main as owner_main
+
+    return owner_main(args, main)
+
+
+def cmd_kubeconfig(args) -> int:
+    from .owner import read_record
+
+    directory = _state_dir(args)
+    record = read_record(directory)
+    if record is None or not record.kubeconfig:
+        raise LabkitError(f"lab {args.name!r} serves no Kubernetes API (no owner in {directory}); start it with "
+                          f"'labkit up --name {args.name} --kube-api'")
+    if not record.alive():
+        raise LabkitError(f"the owner of lab {args.name!r} (pid {record.pid}) is not running; "
+                          f"'labkit down --name {args.name}' and 'labkit up --kube-api' again")
+    print(record.kubeconfig)
     return 0
 
 
@@ -143,6 +188,8 @@ def cmd_status(args) -> int:
             "state_dir": str(lab.state_dir), "nodes": len(lab.state.nodes), "namespaces": len(lab.state.namespaces),
             "pods": len(lab.state.pods), "policies": len(lab.state.antrea_policies) + len(lab.state.k8s_policies),
             "tiers": len(lab.state.tiers)}
+    if getattr(lab, "kube_api", None) is not None:
+        info["kube_api"] = f"{lab.kube_api.url} (KUBECONFIG={lab.kube_api.kubeconfig})"
     if args.output == "json":
         print(json.dumps(info, indent=1))
     else:
@@ -162,7 +209,9 @@ def cmd_apply(args) -> int:
     lab = _load(args)
     for source in _sources(args):
         result = lab.apply(source)
-        print(result)
+        print(result.changes_text())
+        for warning in result.warnings:  # kubectl prints the API server's warnings on stderr
+            print(f"Warning: {warning}", file=sys.stderr)
     lab.save()
     return 0
 
@@ -342,11 +391,14 @@ def cmd_validate(args) -> int:
     directory = Path(args.state_dir) if args.state_dir else default_state_root() / args.name
     for source in _sources(args):
         if (directory / "lab.json").exists():
-            lab = Lab.resume(args.name, args.state_dir)
-            lab.state.copy().apply(*parse_manifest(source))  # raises ManifestError; the copy is discarded
+            lab = _load(args)
+            items, problems = parse_manifest(source)
+            lab.state.copy().apply(items, problems)  # raises ManifestError; the copy is discarded
         else:
-            load_manifest(source)
+            items = load_manifest(source)
         print(f"{source if len(source) < 80 else '<stdin>'}: valid")
+        for warning in (w for _, doc in items for w in doc.warnings):
+            print(f"Warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -401,7 +453,7 @@ def cmd_kind(args) -> int:
 
 
 def cmd_notebooks(args) -> int:
-    from .course import run_notebooks
+    from .course.runner import run_notebooks
 
     result = run_notebooks(args.paths, backend=args.backend, solve=args.solve, output_dir=args.output_dir,
                            timeout_s=args.timeout, progress=lambda line: print(line, file=sys.stderr, flush=True))
@@ -410,7 +462,7 @@ def cmd_notebooks(args) -> int:
 
 
 def cmd_binder_link(args) -> int:
-    from .course import binder_url
+    from .course.runner import binder_url
 
     print(binder_url(args.repo, args.ref, args.notebook, hub=args.hub))
     if not Path(args.notebook).exists():
@@ -509,13 +561,18 @@ def cmd_capture(args) -> int:
 
 def cmd_nsx(args) -> int:
     try:
-        from .nsx.server import serve
+        from .nsx.manager.server import serve
     except ImportError as exc:
         raise LabkitError(f"the NSX Manager mock is not available in this installation ({exc})") from exc
     return serve(args.nsx_args) or 0
 
 
 # ---------------------------------------------------------------------------- parser
+
+
+# Commands that act on one lab's objects: with a live owner (labkit up --kube-api) they run inside it.
+OWNED_COMMANDS = (cmd_status, cmd_apply, cmd_delete, cmd_get, cmd_matrix, cmd_explain, cmd_validate, cmd_label,
+                  cmd_lint, cmd_flows, cmd_encryption, cmd_capture)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -537,6 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sim (pure Python), ovs (root + Open vSwitch), kind (Docker), k8s (an existing "
                         "Antrea cluster, with --context) or auto (default: sim)")
     p.add_argument("--context", help="kubeconfig context of an existing Antrea cluster (backend k8s)")
+    p.add_argument("--kube-api", action="store_true",
+                   help="also serve the lab as a Kubernetes API for kubectl (a background owner process holds "
+                        "the lab; prints the KUBECONFIG to export)")
     p.add_argument("--profile", default=None,
                    help=f"cluster profile from clusters/ ({', '.join(available_profiles())}) or a path; "
                         "default: an empty cluster")
@@ -544,18 +604,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a real cluster's objects, as 'kubectl get namespaces,nodes,pods,services,networkpolicies,"
                         "clusternetworkpolicies,networkpolicies.crd.antrea.io,tiers,clustergroups,groups -A -o yaml' "
                         "printed them (pods keep their nodes and IPs; see docs/whatif.md)")
+    p = sub.add_parser("owner-serve")  # hidden (no help=): the background owner process (labkit.owner)
+    from .owner.process import add_arguments as owner_arguments
+
+    owner_arguments(p)
+    p.set_defaults(func=cmd_owner_serve)
+    add("kubeconfig", cmd_kubeconfig, "print the kubeconfig path of a lab started with 'labkit up --kube-api'")
     p = add("down", cmd_down, "stop a lab and remove its state")
     p.add_argument("--all", action="store_true", help="every lab, plus leftovers of crashed labs")
     p = add("status", cmd_status, "show a lab's backend, profile and object counts")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    p = add("apply", cmd_apply, "create or update the objects of manifests (all or nothing)")
+    p = add("apply", cmd_apply, "create or update the objects of manifests (all or nothing); the API "
+                                "server's warnings go to stderr")
     p.add_argument("-f", "--filename", action="append", help="manifest file, directory, or - for stdin")
     p = add("delete", cmd_delete, "delete the objects a manifest names, or objects given as kind/[ns/]name")
     p.add_argument("refs", nargs="*", help="e.g. acnp/strict-ns, netpol/x/deny-all, tier/devops")
     p.add_argument("-f", "--filename", action="append", help="manifest file, directory, or - for stdin")
     p.add_argument("--ignore-not-found", action="store_true")
     p = add("get", cmd_get, "kubectl-like table of one kind: pods, nodes, ns, svc, deploy, netpol, acnp, annp, "
-                            "tiers, cg, grp, or 'policies' (all, in effective order)")
+                            "tiers, cg, grp, or 'policies' (all, in effective order; Antrea-native ones with the "
+                            "status Antrea writes: phase, nodes, Realizable)")
     p.add_argument("kind")
     p.add_argument("-n", "--namespace")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
@@ -607,7 +675,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("label", cmd_label, "set (key=value) or remove (key-) labels of a pod (ns/name) or namespace (ns:name)")
     p.add_argument("target")
     p.add_argument("labels", nargs="+")
-    add("lint", cmd_lint, "policies that are legal but probably wrong (ties, missing groups, shadowed rules ...)")
+    add("lint", cmd_lint, "policies that are legal but probably wrong (ties, missing groups, shadowed rules, "
+                          "unrealizable policies, ipBlocks groups in appliedTo, fqdn peers that select no Pod ...)")
     p = add("doctor", cmd_doctor, "which backends can run here, and what to install for the others")
     p.add_argument("-v", "--verbose", action="store_true", help="also run the kind backend's pre-flight checks")
     p = add("kind", cmd_kind, "kind backend helpers: 'prefetch' saves Antrea's manifests and images for offline classrooms")
@@ -674,6 +743,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.func in OWNED_COMMANDS:  # a lab with a live owner: run the command there
+            from .owner import forward
+
+            code = forward(list(sys.argv[1:] if argv is None else argv), args, _state_dir(args))
+            if code is not None:
+                return code
         return args.func(args)
     except LabkitError as exc:
         print(f"error: {exc}", file=sys.stderr)

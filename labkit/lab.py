@@ -19,11 +19,16 @@ import json
 import os
 import re
 import shutil
+import threading
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem, UnsupportedOperation
+from .backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, ExecResult, Executes, Explains,
+                            GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows,
+                            has)
+from .backends.registry import require
+from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
 from .model.cluster import ApplyResult, ClusterState
 from .model.kinds import KIND_ALIASES, parse_ref
 from .model.manifest import ManifestSource, load_manifest, parse_manifest, resolve_path
@@ -33,8 +38,12 @@ from .model.yamlsrc import Document, documents_from_data
 from .policy.compiler import PolicySet, compile_policies
 from .policy.evaluate import evaluate
 from .policy.probe import Probe
+from .policy.explain import explain as engine_explain
 from .policy.reachability import Explanation, Reachability
-from . import tables
+from .policy.status import PolicyStatus, policy_status
+from . import views
+
+C = TypeVar("C")
 
 BACKENDS = ("sim", "ovs", "kind", "k8s")  # k8s: an existing cluster running Antrea (kubeconfig context)
 
@@ -97,11 +106,15 @@ class Lab:
 
     ``backend``: ``sim`` (default), ``ovs``, ``kind``, ``k8s`` (an existing Antrea cluster: pass
     ``backend_options={"context": "<kubeconfig context>"}``) or ``auto``.
+
+    ``kube_api=True`` also serves the lab's objects as a Kubernetes API on 127.0.0.1 (a background
+    thread, stopped with the lab): ``lab.kubeconfig`` is the file for ``kubectl``
+    (``!kubectl --kubeconfig {lab.kubeconfig} get pods -o wide``). See docs/kubectl.md.
     """
 
     def __init__(self, backend: str = "sim", profile: str | None = None, name: str = "lab",
                  state_dir: str | os.PathLike | None = None, start: bool = True,
-                 backend_options: dict[str, Any] | None = None,
+                 backend_options: dict[str, Any] | None = None, kube_api: bool = False,
                  _allocations: dict[str, tuple[str, str]] | None = None, _restoring: bool = False) -> None:
         if backend == "auto":
             backend = "ovs" if ovs_available()[0] else "sim"
@@ -123,6 +136,12 @@ class Lab:
         self.backend = None
         self.running = False
         self._encryption = "none"
+        # Held while the lab's objects change; faces that read then write (the Kubernetes API's
+        # resourceVersion checks) hold it across both steps. Reentrant: a face calls lab.apply with it.
+        self.lock = threading.RLock()
+        self._change_listeners: list = []
+        self._kube_api_wanted = kube_api
+        self.kube_api = None  # labkit.kubeapi.KubeAPIServer while serving
         self.snapshot_report = None  # what Lab.from_snapshot loaded and skipped
         if self.profile.documents and not _restoring:  # a restored lab replays its own saved objects
             self._apply_items(load_manifest_docs(self.profile.documents))
@@ -164,10 +183,15 @@ class Lab:
             raise
         self.running = True
         _live_labs.add(self)
+        if self._kube_api_wanted:
+            self.serve_kube_api()
         return self
 
     def stop(self) -> None:
         """Tear the lab down (idempotent)."""
+        if self.kube_api is not None:
+            self.kube_api.stop()
+            self.kube_api = None
         if self.backend is not None:
             self.backend.stop()
         self.running = False
@@ -183,9 +207,57 @@ class Lab:
         return (f"<Lab {self.name!r} backend={self.backend_name} profile={self.profile.name} "
                 f"pods={len(self.state.pods)} running={self.running}>")
 
+    # ------------------------------------------------------------------ Kubernetes API face
+
+    def serve_kube_api(self, port: int = 0, export: bool = True) -> Path:
+        """Serve this lab as a Kubernetes API on ``https://127.0.0.1:<port>`` (0: any free port)
+        until the lab stops; returns the kubeconfig path (also :attr:`kubeconfig`). ``export``: set
+        this process's ``KUBECONFIG`` (and PATH to labkit's kubectl) so ``!kubectl get pods`` works."""
+        if self.kube_api is None:
+            from .kubeapi import KubeAPIServer
+
+            self.kube_api = KubeAPIServer(self, self.state_dir / "kube-api", port).start()
+            if export:
+                self.kube_api.export_environment()
+            _live_labs.add(self)
+        return self.kube_api.kubeconfig
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The kubeconfig of this lab's Kubernetes API (``Lab(..., kube_api=True)``)."""
+        if self.kube_api is None:
+            raise LabStateError(f"lab {self.name!r} serves no Kubernetes API: create it with "
+                                "Lab(..., kube_api=True) or call lab.serve_kube_api()")
+        return self.kube_api.kubeconfig
+
+    def add_change_listener(self, callback) -> None:
+        """Call ``callback()`` after every change of the lab's objects (apply, delete, label)."""
+        self._change_listeners.append(callback)
+
+    def remove_change_listener(self, callback) -> None:
+        if callback in self._change_listeners:
+            self._change_listeners.remove(callback)
+
+    def _changed(self) -> None:
+        for callback in list(self._change_listeners):
+            callback()
+
     def _require_running(self) -> None:
         if not self.running:
             raise LabStateError(f"lab {self.name!r} is not running: call lab.start() (or use 'with Lab(...) as lab')")
+
+    def _capable(self, capability: type[C], stopped_ok: bool = False) -> C:
+        """The running backend as ``capability`` (UnsupportedOperation naming the backends that have it).
+
+        ``stopped_ok``: a stopped *sim* lab still answers, since sim's observations are functions of
+        the model alone; every other backend needs its running cluster.
+        """
+        if not self.running and stopped_ok and self.backend_name == "sim":
+            from .backends.sim import SimBackend
+
+            return require(SimBackend(), capability)
+        self._require_running()
+        return require(self.backend, capability)
 
     # ------------------------------------------------------------------ objects
 
@@ -205,24 +277,29 @@ class Lab:
         return self._apply_items(*parse_manifest(manifest))
 
     def _apply_items(self, items: list[tuple[Any, Document]], problems: list[Problem] | None = None) -> ApplyResult:
-        result = self.state.apply(items, problems)
-        for obj, _ in items:
-            self._applied.pop(obj.ref, None)
-            self._applied[obj.ref] = dict(obj.raw)
-        self._sync([dict(obj.raw) for obj, _ in items])
-        return result
+        with self.lock:
+            result = self.state.apply(items, problems)
+            for obj, _ in items:
+                self._applied.pop(obj.ref, None)
+                self._applied[obj.ref] = dict(obj.raw)
+            self._sync([dict(obj.raw) for obj, _ in items])
+            self._changed()
+            return result
 
     def delete(self, what: ManifestSource | ObjectRef | list[str | ObjectRef],
                ignore_not_found: bool = False) -> list[ObjectRef]:
         """Delete the objects a manifest names, or objects given as ``kind/[namespace/]name`` (one or a list)."""
-        deleted = self.state.delete(_refs_to_delete(what), ignore_not_found=ignore_not_found)
-        for ref in deleted:
-            self._applied.pop(ref, None)
-            if ref.kind == "Namespace":
-                for other in [r for r in self._applied if r.namespace == ref.name]:
-                    self._applied.pop(other)
-        self._sync([])
-        return deleted
+        refs = _refs_to_delete(what)
+        with self.lock:
+            deleted = self.state.delete(refs, ignore_not_found=ignore_not_found)
+            for ref in deleted:
+                self._applied.pop(ref, None)
+                if ref.kind == "Namespace":
+                    for other in [r for r in self._applied if r.namespace == ref.name]:
+                        self._applied.pop(other)
+            self._sync([])
+            self._changed()
+            return deleted
 
     def diff(self, apply: ManifestSource | None = None, delete: ManifestSource | ObjectRef | list | None = None,
              probes: list | None = None):
@@ -238,15 +315,21 @@ class Lab:
         """
         from .policy.diff import diff_states, scratch_state
 
-        after = scratch_state(self.state)
+        with self.lock:  # one consistent "before", even while another face (kubectl) changes the lab
+            before, after, policies = scratch_state(self.state), scratch_state(self.state), self.policy_set
         if delete is not None:
             after.delete(_refs_to_delete(delete))
         if apply is not None:
             after.apply(*parse_manifest(apply))
-        return diff_states(self.state, after, probes, before_policies=self.policy_set)
+        return diff_states(before, after, probes, before_policies=policies)
 
     def label(self, target: str, **labels: str | None) -> None:
         """Change a pod's (``ns/name``) or namespace's (``ns:name``) labels; None removes a label."""
+        with self.lock:
+            self._label(target, labels)
+            self._changed()
+
+    def _label(self, target: str, labels: dict[str, str | None]) -> None:
         if target.startswith("ns:"):
             ref = ObjectRef("", "Namespace", "", target[3:])
             obj = self.state.namespace(target[3:])
@@ -272,27 +355,40 @@ class Lab:
     @property
     def pods(self):
         """DataFrame of pods: namespace, name, node, ip, labels."""
-        return tables.pods(self.state)
+        return views.pods(self.state)
 
     @property
     def nodes(self):
-        return tables.nodes(self.state)
+        return views.nodes(self.state)
 
     @property
     def namespaces(self):
-        return tables.namespaces(self.state)
+        return views.namespaces(self.state)
 
     @property
     def services(self):
-        return tables.services(self.state)
+        return views.services(self.state)
 
     def policies(self):
-        """Every policy in effective order (``antctl get netpol --sort-by=effectivePriority``)."""
-        return tables.policies(self.state, self.policy_set)
+        """Every policy in effective order (``antctl get netpol --sort-by=effectivePriority``), with
+        the status Antrea reports on Antrea-native ones (phase, nodes, Realizable condition)."""
+        return views.policies(self.state, self.policy_set, self._realized_nodes())
 
     def get(self, kind: str):
         """kubectl-like table of one kind (``pods``, ``acnp``, ``annp``, ``netpol``, ``tiers``, ``cg`` ...)."""
-        return tables.get(self.state, self.policy_set, kind)
+        return views.get(self.state, self.policy_set, kind, self._realized_nodes())
+
+    def policy_status(self, ref: str | ObjectRef) -> PolicyStatus | None:
+        """``status`` of an Antrea-native policy (``acnp/NAME``, ``annp/NS/NAME``) as antrea-controller
+        writes it: phase, observedGeneration, current/desired Nodes, conditions (None for netpol)."""
+        target = ref if isinstance(ref, ObjectRef) else parse_ref(ref)
+        if target is None:
+            raise NotFoundError(f"{ref!r} is not a reference like acnp/NAME or annp/NAMESPACE/NAME")
+        return policy_status(self.state, self.policy_set, target, self._realized_nodes())
+
+    def _realized_nodes(self) -> list[str] | None:
+        # A running lab realizes every change before apply returns; a stopped one realizes nothing.
+        return None if self.running else []
 
     def lint(self) -> list:
         """Findings about policies that are legal but likely wrong (nondeterministic ties, missing
@@ -341,10 +437,14 @@ class Lab:
 
     def explain(self, src: str, dst: str, port: int | None = 80, protocol: str = "TCP",
                 src_port: int | None = None) -> Explanation:
-        """The deciding rule on the egress side (at src) and the ingress side (at dst)."""
+        """The deciding rule on the egress side (at src) and the ingress side (at dst), as the
+        running backend answers it (kind: antrea-controller's own answer when it gives one); a
+        stopped lab answers from labkit's engine."""
         s, d = self.state.pod(src).key, self.state.pod(dst).key
-        m = self.expected_reachability(port, protocol, src_port, sources=[s], destinations=[d])
-        return m.explain(s, d)
+        probe = _probe(port, protocol, src_port)
+        if not self.running:
+            return engine_explain(self.state, self.policy_set, s, d, probe)
+        return require(self.backend, Explains).explain(self.state, self.policy_set, s, d, probe)
 
     def traceflow(self, src: str, dst: str, port: int | None = 80, protocol: str = "TCP",
                   src_port: int | None = None):
@@ -353,14 +453,9 @@ class Lab:
         Backends that can trace real packets (ovs: OVS packet tracing; kind: the Traceflow CRD)
         do; on sim the trace is predicted from the policy engine's explanation.
         """
-        self._require_running()
-        from .policy.traceflow import traceflow_from_explanation
-
-        real = getattr(self.backend, "traceflow", None)
-        if real is not None:
-            probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port)
-            return real(self.state, self.policy_set, self.state.pod(src).key, self.state.pod(dst).key, probe)
-        return traceflow_from_explanation(self.state, self.explain(src, dst, port, protocol, src_port))
+        tracer = self._capable(Traceflows)
+        return tracer.traceflow(self.state, self.policy_set, self.state.pod(src).key, self.state.pod(dst).key,
+                                _probe(port, protocol, src_port))
 
     def dump_flows(self, node: str, table: str | None = None):
         """The OpenFlow flows of one node's ``br-int`` as a DataFrame (table name, priority, match,
@@ -369,13 +464,14 @@ class Lab:
 
         Only backends with a real switch have flows: ``ovs`` (and, later, ``kind``).
         """
-        self._require_running()
-        real = getattr(self.backend, "dump_flows", None)
-        if real is None:
-            raise UnsupportedOperation(f"the {self.backend_name} backend has no Open vSwitch to read flows from; "
-                                       "start the lab with backend='ovs' (root + Open vSwitch) to see the "
-                                       "OpenFlow tables, or use lab.explain()/lab.traceflow() on sim")
-        return real(node, table)
+        return self._capable(DumpsFlows).dump_flows(node, table)
+
+    def exec(self, pod: str, command: list[str], timeout_s: float = 30.0) -> ExecResult:
+        """Run ``command`` in a pod, as ``kubectl exec`` does: a real process in the pod's network
+        namespace on ovs; on sim the usual probes (``wget``, ``curl``, ``nc``, ``agnhost connect``)
+        answered from the engine's verdict."""
+        runner = self._capable(Executes)
+        return runner.exec(self.state, self.policy_set, self.state.pod(pod).key, list(command), timeout_s)
 
     # ------------------------------------------------------------------ encryption and SmartNICs
 
@@ -393,12 +489,7 @@ class Lab:
         from .encryption.wire import check_mode
 
         check_mode(mode)
-        real = getattr(self.backend, "set_encryption", None)
-        if real is not None:
-            real(self.state, mode)
-        elif self.backend_name != "sim":
-            raise UnsupportedOperation(f"the {self.backend_name} backend cannot switch encryption yet; "
-                                       "use backend='sim' to see what each mode puts on the wire")
+        self._capable(Encrypts, stopped_ok=True).set_encryption(self.state, mode)
         self._encryption = mode
 
     def capture(self, src: str, dst: str):
@@ -408,12 +499,8 @@ class Lab:
         On sim the frames are built byte for byte (IPsec and WireGuard ones marked emulated);
         backends with a real underlay capture real packets when they support it.
         """
-        real = getattr(self.backend, "capture", None)
-        if real is not None:
-            return real(self.state, self.state.pod(src).key, self.state.pod(dst).key, self._encryption)
-        from .encryption.wire import build_capture, endpoints_from_state
-
-        return build_capture(self._encryption, *endpoints_from_state(self.state, src, dst))
+        return self._capable(Captures, stopped_ok=True).capture(self.state, self.state.pod(src).key,
+                                                                self.state.pod(dst).key, self._encryption)
 
     def offload_report(self, node: str | None = None, profile: Any = None, flow_capacity: int | None = None,
                        reset: bool = False):
@@ -426,43 +513,30 @@ class Lab:
         a new window (datapath flows and counters cleared). On sim: the sim's flow model (labelled
         ``modelled``).
         """
-        self._require_running()
+        reporter = self._capable(ReportsOffload)
         from .smartnic.profiles import get_profile
 
         nic = get_profile(profile) if isinstance(profile, str) else profile
-        real = getattr(self.backend, "offload_report", None)
-        if real is not None:
-            return real(node, nic, flow_capacity, reset)
-        if self.backend_name != "sim":
-            raise UnsupportedOperation(f"the {self.backend_name} backend cannot report datapath offload yet; use "
-                                       "backend='ovs' (real datapath flows) or backend='sim' (modelled)")
-        from .smartnic.report import modelled_report
+        return reporter.offload_report(node, nic, flow_capacity, reset)
 
-        return modelled_report(nic or get_profile("connectx-class"), flow_capacity)
+    def representors(self):
+        """SmartNIC topologies: each pod's virtual function, its VF representor and br-int port."""
+        return self._capable(ShowsRepresentors).representors()
 
     def steady_traffic(self, pairs: list[tuple[str, str]], port: int = 80, pps: float = 50.0,
                        churn_per_s: float = 0.0):
         """Start background traffic between pod pairs (UDP streams at ``pps`` datagrams/s each, plus
         ``churn_per_s`` short TCP connections/s); returns a handle with ``.stop()`` and ``.stats``.
         Stopped with the lab at the latest. ovs only: the sim models traffic (labkit.smartnic.simulate)."""
-        self._require_running()
-        real = getattr(self.backend, "steady_traffic", None)
-        if real is None:
-            raise UnsupportedOperation(f"the {self.backend_name} backend sends no real traffic; use backend='ovs', "
-                                       "or labkit.smartnic.simulate(profile, workload) for a modelled workload")
-        return real([(self.state.pod(s).key, self.state.pod(d).key) for s, d in pairs], port, pps, churn_per_s)
+        sender = self._capable(SteadyTraffic)
+        return sender.steady_traffic([(self.state.pod(s).key, self.state.pod(d).key) for s, d in pairs], port, pps,
+                                     churn_per_s)
 
     def compromise_host(self, node: str):
         """Play root on a node's host OS against the policy, with real commands (ovs, SmartNIC
         topologies): on a DPU node every attempt is made and fails; where OVS runs on the host only
         harmless look-ups are made, and they succeed. Returns the attack log (a DataFrame)."""
-        self._require_running()
-        real = getattr(self.backend, "host_attack", None)
-        if real is None:
-            raise UnsupportedOperation(f"the {self.backend_name} backend has no host to attack; use backend='ovs' "
-                                       "with backend_options={'topology': 'smartnic'}, or "
-                                       "labkit.smartnic.host_compromise(profile, matrix) for the model")
-        return real(node)
+        return self._capable(AttacksHost).host_attack(node)
 
     # ------------------------------------------------------------------ flows
 
@@ -473,15 +547,8 @@ class Lab:
         On sim the records are synthesized; on ovs the profile runs as real connections (a minute
         of profile time in about 3 s) and the records come from OVS IPFIX and conntrack.
         """
-        if self.backend_name != "sim" and getattr(self.backend, "generate_traffic", None) is None:
-            raise UnsupportedOperation(f"flow records on the {self.backend_name} backend come from its datapath, "
-                                       "which labkit does not export yet; use backend='sim' or 'ovs' for flow "
-                                       "visibility")
-        if self.backend_name != "sim":
-            self._require_running()
-        from .flows.traffic import generate_traffic
-
-        return generate_traffic(self, profile, duration_s=duration_s, seed=seed)
+        player = self._capable(GeneratesTraffic, stopped_ok=True)
+        return player.generate_traffic(self.state, self.policy_set, profile, duration_s=duration_s, seed=seed)
 
     def flows(self, run: Any, aggregate: bool = True):
         """Flow records of a traffic run as a DataFrame: correlated by the Flow Aggregator
@@ -512,6 +579,7 @@ class Lab:
             "profile": self.profile.path or self.profile.name,
             "manifests": self.manifests(),
             "allocations": {p.key: [p.node_name, p.pod_ip] for p in self.state.pods},
+            "generations": {str(ref): gen for ref, gen in self.state.object_generations.items() if gen > 1},
             "running": self.running,
             "encryption": self._encryption,
         }
@@ -525,8 +593,9 @@ class Lab:
     def resume(cls, name: str = "lab", state_dir: str | os.PathLike | None = None) -> "Lab":
         """Rebuild a lab saved by :meth:`save` (the CLI does this for every command).
 
-        The sim backend is simply started again; backends with live resources (ovs) re-attach to
-        them if they provide ``attach``.
+        Backends that can take over a cluster still running (kind: the Resumable capability)
+        re-attach to it; the others (sim, and ovs, whose lab lives in the process that started it)
+        are started again from the saved objects.
         """
         directory = Path(state_dir) if state_dir else default_state_root() / name
         path = directory / "lab.json"
@@ -542,13 +611,13 @@ class Lab:
         lab = cls(backend=record["backend"], profile=None if profile == "empty" else profile, name=record["name"],
                   state_dir=directory, start=False, backend_options=record.get("backend_options"),
                   _allocations=allocations, _restoring=True)
+        lab.state.generation_hints = dict(record.get("generations", {}))  # metadata.generation survives
         if record.get("manifests"):
             lab._apply_items(load_manifest_docs(documents_from_data(record["manifests"], source=str(path))))
         if record.get("running", True):
             lab.backend = _make_backend(lab.backend_name, lab)
-            attach = getattr(lab.backend, "attach", None)
-            if attach is not None:
-                attach(lab.state, lab.policy_set)
+            if has(lab.backend, Resumable):
+                require(lab.backend, Resumable).attach(lab.state, lab.policy_set)
             else:
                 lab.backend.start(lab.state, lab.policy_set)
             lab.running = True
@@ -566,6 +635,11 @@ def _refs_to_delete(what: ManifestSource | ObjectRef | list) -> list[ObjectRef]:
     if isinstance(what, (list, tuple)) and what and all(isinstance(w, (str, ObjectRef)) for w in what):
         return [ref for w in what for ref in _refs_to_delete(w)]
     return [obj.ref for obj, _ in load_manifest(what)]
+
+
+def _probe(port: int | None, protocol: str, src_port: int | None) -> Probe:
+    protocol = protocol.upper()
+    return Probe(protocol, port if protocol != "ICMP" else None, src_port)
 
 
 def load_manifest_docs(docs: list[Document]) -> list[tuple[Any, Document]]:

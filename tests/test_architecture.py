@@ -21,3 +21,17 @@ def test_import_labkit_stays_light():
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
     assert out == "", f"import labkit pulled in: {out}"
+
+
+def test_capability_table_in_the_docs_is_the_classes():
+    """docs/architecture.md carries the capability table generated from the backend classes."""
+    import re
+
+    from labkit.backends.registry import capability_table_markdown
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    found = re.search(r"<!-- capability-table[^>]*-->\n(.*?)\n<!-- /capability-table -->", text, flags=re.S)
+    assert found, "docs/architecture.md lost its capability-table markers"
+    assert found.group(1).strip() == capability_table_markdown(), (
+        "the capability table in docs/architecture.md is stale; regenerate it with\n"
+        "python -c 'from labkit.backends.registry import capability_table_markdown as t; print(t())'")

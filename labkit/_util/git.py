@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import CommandError, LabkitError
+from ..errors import LabkitError
 from .proc import run
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -25,12 +25,7 @@ def revision_range(spec: str) -> tuple[str, str]:
 
 
 def _git(args: Sequence[str], cwd: str | os.PathLike) -> str:
-    try:
-        proc = run(["git", *args], cwd=cwd, check=False, timeout_s=60)
-    except CommandError as exc:
-        if exc.failure is not None and exc.failure.returncode is None and exc.failure.timeout_s is None:
-            raise LabkitError("git is not installed (fix: apt-get install git)") from exc
-        raise
+    proc = run(["git", *args], cwd=cwd, check=False, timeout_s=60, hint="install git (apt-get install git)")
     if proc.returncode != 0:
         message = (proc.stderr or "").strip().splitlines()
         first = message[0] if message else f"git {' '.join(args)} failed (exit {proc.returncode})"

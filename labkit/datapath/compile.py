@@ -40,9 +40,9 @@ from ..errors import UnsupportedOperation
 from ..policy.compiler import CompiledRule, PolicySet
 from ..policy.groups import Members
 from . import regs
-from .flows import FlowEntry, sort_key
+from .openflow import FlowEntry, sort_key
 from .ports import FULL_MASK, range_to_masks, render_port
-from .tables import METRIC_TABLES, PIPELINE, RULE_TABLES, next_table
+from .pipeline import METRIC_TABLES, PIPELINE, RULE_TABLES, next_table
 from .topology import CT_ZONE, GLOBAL_VIRTUAL_MAC, GW_OFPORT, TUN_OFPORT, NodeSpec, PodSpec, Topology
 
 # ---------------------------------------------------------------------------- cookies and priorities
@@ -435,13 +435,13 @@ def _merge(flows: list[FlowEntry]) -> list[FlowEntry]:
     return list(merged.values())
 
 
-def compile(policy_set: PolicySet, topology: Topology, node: str) -> list[FlowEntry]:
+def compile_flows(policy_set: PolicySet, topology: Topology, node: str) -> list[FlowEntry]:
     """Every flow of ``node``'s br-int, sorted by table and descending priority."""
     spec = topology.node(node)
     flows = miss_flows() + forwarding_flows(topology, spec) + conntrack_flows() + policy_flows(policy_set, topology, spec)
     return sorted(_merge(flows), key=sort_key)
 
 
-__all__ = ["compile", "cookie_for_rule", "decode_cookie", "forwarding_flows", "conntrack_flows", "policy_flows",
+__all__ = ["compile_flows", "cookie_for_rule", "decode_cookie", "forwarding_flows", "conntrack_flows", "policy_flows",
            "miss_flows", "ANTREA_BAND_TOP", "K8S_RULE_PRIORITY", "ISOLATION_PRIORITY", "PIPELINE_COOKIE",
            "CONNTRACK_COOKIE", "ISOLATION_VALUE"]

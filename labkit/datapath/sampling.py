@@ -33,8 +33,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .compile import COOKIE_SHIFT, PIPELINE_PRIORITY
-from .flows import FlowEntry
-from .tables import METRIC_TABLES, next_table
+from .openflow import FlowEntry
+from .pipeline import METRIC_TABLES, next_table
 
 COLLECTOR_SET_ID = 1
 DEFAULT_DOMAIN = 1

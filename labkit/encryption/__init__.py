@@ -18,10 +18,12 @@ from .wire import (MODES, Capture, Frame, PodEndpoint, build_capture, build_capt
                    endpoints_from_state, http_exchange, mtu_table, overhead, overhead_breakdown, overhead_table,
                    pod_mtu)
 from .wireguard import NodeEndpoint, WireGuardMesh
+from . import exercises  # noqa: E402  (notebook 07: from labkit.encryption import exercises)
 
 __all__ = [
     "MODES", "Capture", "Frame", "PodEndpoint", "build_capture", "build_captures", "check_mode",
     "endpoints_from_state", "http_exchange", "overhead", "overhead_table", "overhead_breakdown", "pod_mtu",
     "mtu_table", "capture_table", "dissect", "tshark_available", "write_pcap", "read_pcap", "PcapError",
     "NodeEndpoint", "WireGuardMesh", "IPsecMesh", "Testbed",
+    "exercises",  # notebook 07's checks and tables (a module: from labkit.encryption import exercises)
 ]

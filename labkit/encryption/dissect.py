@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._util import proc as cmd
 from ..errors import CommandError, CommandFailure
 from .headers import (
     ETH_P_IPV4,
@@ -243,12 +243,8 @@ def run_tshark(path: str | os.PathLike, fields: list[str], options: list[str] | 
         argv += ["-e", f]
     # An empty, private config dir: the learner's Wireshark profile must not change what we see.
     with tempfile.TemporaryDirectory(prefix="lkenc-tshark-") as home:
-        env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": home, "WIRESHARK_CONFIG_DIR": home}
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CommandError(f"tshark could not read {path}: {exc}",
-                               CommandFailure(argv, None, str(exc), timeout_s)) from exc
+        env = {"HOME": home, "XDG_CONFIG_HOME": home, "WIRESHARK_CONFIG_DIR": home}
+        proc = cmd.run(argv, timeout_s=timeout_s, env=env, check=False, hint="apt-get install tshark")
     if proc.returncode != 0:
         raise CommandError(f"tshark failed on {path} (exit {proc.returncode}): {proc.stderr.strip()[-400:]}",
                            CommandFailure(argv, proc.returncode, proc.stderr))

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BackendUnavailable, CommandError
-from . import _netns
+from .._util import proc as cmd
 from .wireguard import NodeEndpoint
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,7 +63,7 @@ def available() -> tuple[bool, str]:
     missing = [p for p in NEEDED_PLUGINS if not (PLUGIN_DIR / f"libstrongswan-{p}.so").exists()]
     if missing:
         return False, f"strongSwan plugins {', '.join(missing)} are missing ({INSTALL_HINT})"
-    if _netns.missing_tools("unshare", "ip"):
+    if cmd.missing_tools("unshare", "ip"):
         return False, "unshare/ip are missing (apt-get install util-linux iproute2)"
     if not Path("/dev/net/tun").exists():
         return False, "/dev/net/tun is missing (kernel-libipsec needs a TUN device)"
@@ -183,7 +183,7 @@ class IPsecMesh:
         (workdir / "swanctl.conf").chmod(0o600)
         # unshare -m + a tmpfs on /run: charon's fixed /run/charon.pid stays private to this node.
         # `ip netns exec`, `unshare` and `sh -c exec` all exec, so the PID we hold is charon's.
-        member.process = _netns.spawn(
+        member.process = cmd.spawn(
             ["unshare", "-m", "--propagation", "private", "sh", "-c",
              f"mount -t tmpfs lkenc-run /run && exec {CHARON}"],
             node.netns, env={"STRONGSWAN_CONF": str(conf)})
@@ -195,14 +195,14 @@ class IPsecMesh:
                                    f"{self._log_tail(member)}")
             return vici.exists()
 
-        _netns.wait_for(ready, self.start_timeout_s, f"charon's VICI socket {vici}")
+        cmd.wait_for(ready, self.start_timeout_s, f"charon's VICI socket {vici}")
         self._swanctl(member, ["--load-all", "--file", str(workdir / "swanctl.conf")])
 
     def _swanctl(self, m: _Member, args: list[str], timeout_s: float = 15.0) -> str:
         env_conf = {"STRONGSWAN_CONF": str(m.workdir / "strongswan.conf")}
         argv = ["env", *(f"{k}={v}" for k, v in env_conf.items()), "swanctl", *args, "--uri", m.uri]
         try:
-            return _netns.run(argv, timeout_s=timeout_s).stdout
+            return cmd.run(argv, timeout_s=timeout_s).stdout
         except CommandError as exc:
             raise CommandError(f"{exc} — charon log: {self._log_tail(m)}", exc.failure) from exc
 
@@ -214,7 +214,7 @@ class IPsecMesh:
     def stop(self) -> None:
         """Stop every charon we started (idempotent); its TUN device and routes go with it."""
         for m in self._members:
-            _netns.terminate(m.process, timeout_s=5)
+            cmd.terminate(m.process, timeout_s=5)
             if m.process is not None and m.process.stderr:
                 m.process.stderr.close()
             m.process = None

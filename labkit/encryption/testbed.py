@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..errors import BackendUnavailable, CommandError, UnsupportedOperation
 from . import _netns
+from .._util import proc as cmd
 from .ipsec import IPsecMesh
 from .pcap import write_pcap
 from .tap import Tap
@@ -56,7 +57,7 @@ def available(mode: str = "wireGuard") -> tuple[bool, str]:
         return False, f"unknown mode {mode!r}; choose one of {', '.join(REAL_MODES)}"
     if os.geteuid() != 0:
         return False, "needs root (network namespaces)"
-    missing = _netns.missing_tools("ip")
+    missing = cmd.missing_tools("ip")
     if missing:
         return False, f"{', '.join(missing)} not installed (apt-get install iproute2)"
     if mode == "wireGuard":
@@ -104,7 +105,7 @@ class Testbed:
         return self
 
     def _build(self) -> None:
-        run = _netns.run
+        run = cmd.run
         for ns in self.ns.values():
             run(["ip", "netns", "add", ns])
             self._created.append(ns)
@@ -148,16 +149,16 @@ class Testbed:
         geneve = ["ip", "link", "add", "tun0", "type", "geneve", "id", str(TUNNEL_VNI), "remote", remote]
         vxlan = ["ip", "link", "add", "tun0", "type", "vxlan", "id", str(TUNNEL_VNI), "remote", remote,
                  "dstport", "4789"]
-        if _netns.run(geneve, node, check=False).returncode == 0:
+        if cmd.run(geneve, node, check=False).returncode == 0:
             self.tunnel_type = "geneve"
         else:
-            _netns.run(vxlan, node)
+            cmd.run(vxlan, node)
             self.tunnel_type = "vxlan"
 
     def stop(self) -> None:
         """Tear everything down, in order: our processes, the mesh, the namespaces (idempotent)."""
         for proc in self._procs:
-            _netns.terminate(proc, signal.SIGINT)
+            cmd.terminate(proc, signal.SIGINT)
             for stream in (proc.stdout, proc.stderr):
                 if stream:
                     stream.close()
@@ -166,13 +167,13 @@ class Testbed:
             self.mesh.stop()
             self.mesh = None
         for ns in reversed(self._created):
-            for pid in _netns.run(["ip", "netns", "pids", ns], check=False).stdout.split():
+            for pid in cmd.run(["ip", "netns", "pids", ns], check=False).stdout.split():
                 # only processes we started can be in a namespace we created moments ago
                 try:
                     os.kill(int(pid), signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            _netns.run(["ip", "netns", "del", ns], check=False)
+            cmd.run(["ip", "netns", "del", ns], check=False)
         self._created.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -197,10 +198,10 @@ class Testbed:
         root = self.workdir / "www"
         root.mkdir(exist_ok=True)
         (root / "secret.txt").write_text(self.secret + "\n")
-        proc = _netns.spawn([sys.executable, "-m", "http.server", str(HTTP_PORT), "--bind", POD_IPS[1],
+        proc = cmd.spawn([sys.executable, "-m", "http.server", str(HTTP_PORT), "--bind", POD_IPS[1],
                              "--directory", str(root)], self.ns["p2"])
         self._procs.append(proc)
-        _netns.wait_for(lambda: _netns.run(["ss", "-ltnH", f"sport = :{HTTP_PORT}"], self.ns["p2"],
+        cmd.wait_for(lambda: cmd.run(["ss", "-ltnH", f"sport = :{HTTP_PORT}"], self.ns["p2"],
                                            check=False).stdout.strip() != "", 5.0, "the HTTP server on pod2")
 
     def http_get(self, path: str = "/secret.txt", timeout_s: float = 5.0) -> str:
@@ -209,7 +210,7 @@ class Testbed:
                 f"sys.stdout.write(urllib.request.urlopen('http://{POD_IPS[1]}:{HTTP_PORT}{path}',"
                 f"timeout={timeout_s}).read().decode())")
         try:
-            return _netns.run([sys.executable, "-c", code], self.ns["p1"], timeout_s=timeout_s + 5).stdout
+            return cmd.run([sys.executable, "-c", code], self.ns["p1"], timeout_s=timeout_s + 5).stdout
         except CommandError as exc:
             raise CommandError(f"HTTP GET pod1 -> pod2 over {self.mode} failed: {str(exc)[-200:]}\n"
                                f"{self.diagnostics()}", exc.failure) from exc
@@ -219,13 +220,13 @@ class Testbed:
         out = []
         for role, ns in self.ns.items():
             for argv in (["ip", "-s", "-o", "link"], ["ip", "-o", "route"], ["ip", "neigh"]):
-                text = _netns.run(argv, ns, check=False).stdout.strip().replace("\\", "")
+                text = cmd.run(argv, ns, check=False).stdout.strip().replace("\\", "")
                 out.append(f"[{role}] {' '.join(argv)}:\n{text}")
         return "\n".join(out)
 
     def ping(self, count: int = 20, interval_s: float = 0.05) -> dict[str, float]:
         """RTT pod1 → pod2 in ms (min/avg/max/mdev) from ``ping -q``."""
-        out = _netns.run(["ping", "-q", "-c", str(count), "-i", str(interval_s), POD_IPS[1]], self.ns["p1"],
+        out = cmd.run(["ping", "-q", "-c", str(count), "-i", str(interval_s), POD_IPS[1]], self.ns["p1"],
                          timeout_s=count * interval_s + 10).stdout
         m = re.search(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms", out)
         if not m:
@@ -234,17 +235,17 @@ class Testbed:
 
     def iperf3(self, seconds: float = 3.0, reverse: bool = False) -> dict[str, float]:
         """TCP throughput pod1 → pod2 (receiver side, Mbit/s) with iperf3."""
-        if _netns.missing_tools("iperf3"):
+        if cmd.missing_tools("iperf3"):
             raise BackendUnavailable("iperf3 is not installed (apt-get install iperf3)")
-        server = _netns.spawn(["iperf3", "-s", "-1", "-B", POD_IPS[1]], self.ns["p2"])
+        server = cmd.spawn(["iperf3", "-s", "-1", "-B", POD_IPS[1]], self.ns["p2"])
         self._procs.append(server)
         try:
-            _netns.wait_for(lambda: _netns.run(["ss", "-ltnH", "sport = :5201"], self.ns["p2"],
+            cmd.wait_for(lambda: cmd.run(["ss", "-ltnH", "sport = :5201"], self.ns["p2"],
                                                check=False).stdout.strip() != "", 5.0, "the iperf3 server")
             argv = ["iperf3", "-c", POD_IPS[1], "-t", str(seconds), "-J"] + (["-R"] if reverse else [])
-            result = json.loads(_netns.run(argv, self.ns["p1"], timeout_s=seconds + 20).stdout)
+            result = json.loads(cmd.run(argv, self.ns["p1"], timeout_s=seconds + 20).stdout)
         finally:
-            _netns.terminate(server)
+            cmd.terminate(server)
         end = result["end"]
         return {"receiver_mbit_s": end["sum_received"]["bits_per_second"] / 1e6,
                 "sender_mbit_s": end["sum_sent"]["bits_per_second"] / 1e6,

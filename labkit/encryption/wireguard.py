@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BackendUnavailable, CommandError, ConflictError
-from . import _netns
+from .._util import proc as cmd
 from .noise import DEFAULT_PORT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,7 +58,7 @@ def available() -> tuple[bool, str]:
         return False, "needs Linux network namespaces"
     if os.geteuid() != 0:
         return False, "needs root (network namespaces, TUN devices)"
-    missing = _netns.missing_tools("wireguard-go", "wg", "ip")
+    missing = cmd.missing_tools("wireguard-go", "wg", "ip")
     if missing:
         return False, f"{', '.join(missing)} not installed (apt-get install wireguard-go wireguard-tools iproute2)"
     if not Path("/dev/net/tun").exists():
@@ -129,7 +129,7 @@ class WireGuardMesh:
         ns = m.node.netns
         # -f keeps wireguard-go in the foreground so that the PID we hold is the daemon's own;
         # the environment variable silences its "use the kernel module" refusal on Linux.
-        m.process = _netns.spawn(["wireguard-go", "-f", m.ifname], ns,
+        m.process = cmd.spawn(["wireguard-go", "-f", m.ifname], ns,
                                  env={"WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1", "LOG_LEVEL": "error"})
         sock = UAPI_DIR / f"{m.ifname}.sock"
 
@@ -139,35 +139,35 @@ class WireGuardMesh:
                 raise CommandError(f"wireguard-go {m.ifname} in {ns} exited with {m.process.returncode}: {err.strip()}")
             return sock.exists()
 
-        _netns.wait_for(ready, self.start_timeout_s, f"wireguard-go's socket {sock}")
-        private = _netns.run(["wg", "genkey"]).stdout.strip()
+        cmd.wait_for(ready, self.start_timeout_s, f"wireguard-go's socket {sock}")
+        private = cmd.run(["wg", "genkey"]).stdout.strip()
         key_file = keydir / m.ifname
         key_file.touch(mode=0o600)
         key_file.write_text(private + "\n")
-        m.public_key = _netns.run(["wg", "pubkey"], input_text=private + "\n").stdout.strip()
-        _netns.run(["wg", "set", m.ifname, "private-key", str(key_file), "listen-port", str(self.port)], ns)
-        _netns.run(["ip", "link", "set", m.ifname, "mtu", str(self.mtu), "up"], ns)
+        m.public_key = cmd.run(["wg", "pubkey"], input=private + "\n").stdout.strip()
+        cmd.run(["wg", "set", m.ifname, "private-key", str(key_file), "listen-port", str(self.port)], ns)
+        cmd.run(["ip", "link", "set", m.ifname, "mtu", str(self.mtu), "up"], ns)
 
     def _add_peers(self, m: _Member) -> None:
         for peer in self._members:
             if peer is m:
                 continue
-            _netns.run(["wg", "set", m.ifname, "peer", peer.public_key,
+            cmd.run(["wg", "set", m.ifname, "peer", peer.public_key,
                         "endpoint", f"{peer.node.underlay_ip}:{self.port}", "allowed-ips", peer.node.pod_cidr],
                        m.node.netns)
             # Antrea routes the peer's pod CIDR to antrea-wg0 instead of the tunnel.
-            _netns.run(["ip", "route", "replace", peer.node.pod_cidr, "dev", m.ifname], m.node.netns)
+            cmd.run(["ip", "route", "replace", peer.node.pod_cidr, "dev", m.ifname], m.node.netns)
 
     def stop(self) -> None:
         """Stop every wireguard-go we started (idempotent). Their TUN devices and routes go with them."""
         for m in self._members:
-            _netns.terminate(m.process)
+            cmd.terminate(m.process)
             if m.process is not None and m.process.stderr:
                 m.process.stderr.close()
             m.process = None
             sock = UAPI_DIR / f"{m.ifname}.sock"
             try:  # wireguard-go removes it on exit; a SIGKILLed one leaves it behind
-                _netns.wait_for(lambda s=sock: not s.exists(), 1.0, str(sock))
+                cmd.wait_for(lambda s=sock: not s.exists(), 1.0, str(sock))
             except CommandError:
                 sock.unlink(missing_ok=True)
         self.running = False
@@ -203,7 +203,7 @@ class WireGuardMesh:
         for m in self._members:
             if m.process is None:
                 continue
-            lines = _netns.run(["wg", "show", m.ifname, "dump"], m.node.netns).stdout.splitlines()
+            lines = cmd.run(["wg", "show", m.ifname, "dump"], m.node.netns).stdout.splitlines()
             for line in lines[1:]:  # the first line is the interface itself
                 pub, _psk, endpoint, allowed, handshake, rx, tx, _keepalive = line.split("\t")
                 rows.append({"node": m.node.name, "interface": m.ifname, "peer": names.get(pub, pub[:8]),

@@ -9,3 +9,10 @@
   Aggregator (Aggregate mode); :mod:`.recommend`: least-privilege policy recommendation;
   :mod:`.summary`: the tables behind the flow graphs.
 """
+
+from .aggregator import AggregatorService, FlowAggregator, pods_by_ip
+from .exporter import export_records
+from .traffic import SHOP_TRAFFIC, TrafficProfile, TrafficRule, TrafficRun
+
+__all__ = ["SHOP_TRAFFIC", "TrafficProfile", "TrafficRule", "TrafficRun", "FlowAggregator", "AggregatorService",
+           "pods_by_ip", "export_records"]

@@ -2,7 +2,7 @@
 
 Describe, then realize::
 
-    run = generate_traffic(lab, "shop", duration_s=60, seed=1)   # lab: anything with .state, .policy_set
+    run = lab.generate_traffic("shop", duration_s=60, seed=1)     # sim: synthesize_traffic(state, policy_set, ...)
     run.frame()                      # per-Node records, as the antrea-agents exported them
     run.aggregate().frame()          # after the Flow Aggregator (Aggregate mode)
 
@@ -648,7 +648,7 @@ class SimFlowSource:
 
 @dataclass
 class TrafficRun:
-    """The outcome of :func:`generate_traffic`."""
+    """The outcome of ``lab.generate_traffic`` (:func:`synthesize_traffic` on sim)."""
 
     profile: TrafficProfile
     start_s: float
@@ -699,28 +699,12 @@ class TrafficRun:
         return aggregator
 
 
-def _state_and_policies(lab: Any) -> tuple[ClusterState, PolicySet]:
-    state, policy_set = getattr(lab, "state", None), getattr(lab, "policy_set", None)
-    if not isinstance(state, ClusterState) or not isinstance(policy_set, PolicySet):
-        raise TrafficError(f"{type(lab).__name__} is not a lab",
-                           hint="pass a labkit Lab (anything with .state and .policy_set)")
-    return state, policy_set
-
-
-def generate_traffic(lab: Any, profile: TrafficProfile | str = "shop", *, duration_s: float = 60.0,
-                     start_s: float = DEFAULT_START_S, seed: int = 0,
-                     active_flow_export_timeout_s: float = ACTIVE_FLOW_EXPORT_TIMEOUT_S) -> TrafficRun:
-    """Plan ``profile`` on ``lab`` (anything with ``.state`` and ``.policy_set``, e.g. a
-    :class:`~labkit.Lab`), decide every connection with the lab's policies, and synthesize the
-    records each Node's Flow Exporter would export (the sim realization).
-
-    A running lab whose backend observes real traffic (``backend.generate_traffic``: ovs) plays
-    the profile on its datapath instead and reads the records from there; ``start_s`` and
-    ``active_flow_export_timeout_s`` are then the datapath's (real time)."""
-    state, policy_set = _state_and_policies(lab)
-    real = getattr(getattr(lab, "backend", None), "generate_traffic", None)
-    if real is not None and getattr(lab, "running", False):
-        return real(state, policy_set, profile, duration_s=duration_s, seed=seed)
+def synthesize_traffic(state: ClusterState, policy_set: PolicySet, profile: TrafficProfile | str = "shop", *,
+                       duration_s: float = 60.0, start_s: float = DEFAULT_START_S, seed: int = 0,
+                       active_flow_export_timeout_s: float = ACTIVE_FLOW_EXPORT_TIMEOUT_S) -> TrafficRun:
+    """Plan ``profile`` on a cluster, decide every connection with its policies, and synthesize the
+    records each Node's Flow Exporter would export: the sim backend's realization of
+    ``lab.generate_traffic`` (backends with a datapath play the profile for real instead)."""
     profile = traffic_profile(profile)
     planned = plan_connections(state, profile, duration_s=duration_s, start_s=start_s, seed=seed)
     connections = decide(state, policy_set, planned)
@@ -744,7 +728,7 @@ __all__ = [
     "TrafficRule",
     "TrafficRun",
     "decide",
-    "generate_traffic",
+    "synthesize_traffic",
     "plan_connections",
     "policy_fields",
     "select_pods",

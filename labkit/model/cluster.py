@@ -81,9 +81,14 @@ class ApplyResult:
     """What one apply did, per object: ``created``, ``configured`` or ``unchanged`` (kubectl's words)."""
 
     changes: list[tuple[ObjectRef, str]] = field(default_factory=list)
+    # What the API server (or Antrea's webhook) answers with "Warning:": applied all the same.
+    warnings: list[Problem] = field(default_factory=list)
+
+    def changes_text(self) -> str:
+        return "\n".join(f"{ref} {what}" for ref, what in self.changes)
 
     def __str__(self) -> str:
-        return "\n".join(f"{ref} {what}" for ref, what in self.changes)
+        return "\n".join([self.changes_text()] + [f"Warning: {w}" for w in self.warnings])
 
 
 class ClusterState:
@@ -95,6 +100,11 @@ class ClusterState:
         # pod key -> (node, ip) to reuse when the pod is (re)created, so a lab restored from its
         # state directory keeps every pod where it was.
         self.allocation_hints: dict[str, tuple[str, str]] = {}
+        # metadata.generation of every object: 1 when created, +1 per change of its spec (the API
+        # server's rule for objects with a status subresource; label changes keep it). Antrea
+        # reports it back as status.observedGeneration. Hints (by str(ref)) restore it on resume.
+        self.object_generations: dict[ObjectRef, int] = {}
+        self.generation_hints: dict[str, int] = {}
         for node in nodes if nodes is not None else default_nodes():
             self.objects[node.ref] = node
         for tier in DEFAULT_TIERS:
@@ -166,7 +176,13 @@ class ClusterState:
         new.objects = dict(self.objects)
         new.generation = self.generation
         new.allocation_hints = self.allocation_hints
+        new.object_generations = dict(self.object_generations)
+        new.generation_hints = self.generation_hints
         return new
+
+    def object_generation(self, ref: ObjectRef) -> int:
+        """``metadata.generation`` of an object (1 for objects the lab created itself)."""
+        return self.object_generations.get(ref, 1)
 
     # ------------------------------------------------------------------ apply
 
@@ -189,13 +205,22 @@ class ClusterState:
                 staged._remove_deployment_pods(obj)
             staged.objects[ref] = obj
             what = "created" if old is None else ("unchanged" if old == obj else "configured")
+            if what == "created":
+                staged.object_generations[ref] = self.generation_hints.get(str(ref), 1)
+            elif what == "configured":
+                staged.object_generations[ref] = staged.object_generation(ref) + 1
             result.changes.append((ref, what))
         problems += staged._check_groups(items)
         if problems:
             raise ManifestError(problems)
+        result.warnings = [w for _, doc in items for w in doc.warnings]
         staged._expand_deployments()
         staged._schedule_and_allocate()
         self.objects = staged.objects
+        self.object_generations = staged.object_generations
+        for ref, what in result.changes:
+            if what == "created":
+                self.generation_hints.pop(str(ref), None)  # a hint restores an object once
         self.generation += 1
         return result
 
@@ -400,6 +425,7 @@ class ClusterState:
             staged.objects.pop(ref, None)
             deleted.append(ref)
         self.objects = staged.objects
+        self.object_generations = {r: g for r, g in staged.object_generations.items() if r in self.objects}
         self.generation += 1
         return deleted
 

@@ -23,6 +23,8 @@ class Document:
     source: str = "<string>"
     index: int = 0
     lines: dict[str, int] = field(default_factory=dict)
+    # Warnings parsing found (the API server's "Warning:" answers): the object is still applied.
+    warnings: list[Problem] = field(default_factory=list)
 
     def line_of(self, path: str) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""

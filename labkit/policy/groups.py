@@ -9,6 +9,9 @@ Reproduces Antrea's group semantics (docs/antrea-network-policy.md, "ClusterGrou
 * childGroups = union of children, one level of nesting only: a child that has children of its own
   contributes nothing (status reason ChildGroupsNestingExceeded); children may be created later
   (the e2e tests create the parent first) and membership follows them.
+
+A group used as ``appliedTo`` selects Pods only (:meth:`Selection.applied_to_group`), which differs
+from its membership as a rule peer: see that method.
 """
 
 from __future__ import annotations
@@ -33,6 +36,14 @@ class Members:
 
 
 EMPTY = Members()
+
+
+@dataclass(frozen=True)
+class AppliedToGroup:
+    """What a group used as ``appliedTo`` selects: Pods, or the reason the policy cannot be realized."""
+
+    pods: frozenset[str] = frozenset()
+    error: str = ""
 
 
 @dataclass
@@ -146,10 +157,44 @@ class Selection:
         own = None if kind == "ClusterGroup" else namespace
         return Members(self.select_pods(g.pod_selector, g.namespace_selector, own))
 
-    def group_selects_other_namespaces(self, namespace: str, name: str) -> bool:
-        """An ANNP appliedTo Group with a namespaceSelector is unrealizable in Antrea."""
-        g = self.group("Group", namespace, name)
-        return g is not None and g.namespace_selector is not None
+    def applied_to_group(self, kind: str, namespace: str, name: str) -> AppliedToGroup:
+        """The Pods a ClusterGroup (``namespace=''``) or Group selects when a policy uses it as
+        ``appliedTo``, as antrea-controller computes them (v2.7.0
+        pkg/controller/networkpolicy/crd_utils.go ``createAppliedToGroupForGroup`` and
+        networkpolicy_controller.go ``getInternalGroupWorkloads``):
+
+        * a group defined by ``ipBlocks`` is ignored: it selects no Pod, even Pods whose IP is in
+          the block ("An IPBlock ClusterGroup referenced in an appliedTo field will be ignored,
+          and the policy will have no effect", docs/antrea-network-policy.md; PR #4119);
+        * a parent applies to the Pods its children select; an ``ipBlocks`` child contributes
+          nothing ("apply NetworkPolicy to the selected Pods and ignore the IPBlocks");
+        * a namespaced Group (Antrea NetworkPolicy) whose Pods, or whose children's Pods, include
+          one of another Namespace makes the policy unrealizable: the result carries Antrea's
+          error message (ErrNetworkPolicyAppliedToUnsupportedGroup, naming the group the policy
+          references). The check is on the Pods selected now, so a namespaceSelector that only
+          matches the Group's own Namespace (or no Pod at all) is accepted, as in Antrea;
+        * a missing group (or child) selects nothing, until it is created.
+        """
+        g = self.group(kind, namespace, name)
+        if g is None or (g.ip_blocks and not g.child_groups):
+            return AppliedToGroup()
+        if g.child_groups:
+            if not self.group_status(g)[0]:
+                return AppliedToGroup()  # ChildGroupsNestingExceeded: not realized, selects nothing
+            parts = [self._applied_to_pods(self.group(kind, namespace, child)) for child in g.child_groups]
+            pods = frozenset().union(*parts)
+        else:
+            pods = self._applied_to_pods(g)
+        if namespace and any(key.partition("/")[0] != namespace for key in pods):
+            return AppliedToGroup(error=f"Group {namespace}/{name} with Pods in other Namespaces can not be used "
+                                        "as AppliedTo")
+        return AppliedToGroup(pods)
+
+    def _applied_to_pods(self, g: Group | None) -> frozenset[str]:
+        """The Pods of one group without children (ipBlocks select no Pod as appliedTo)."""
+        if g is None or g.child_groups or g.ip_blocks:
+            return frozenset()
+        return self.group_members(g.kind, g.namespace, g.name).pods
 
     def pods_by_ip_blocks(self, blocks: tuple[IPBlock, ...]) -> frozenset[str]:
         return frozenset(p.key for p in self.pods if p.pod_ip and any(b.contains(p.pod_ip) for b in blocks))

@@ -17,6 +17,7 @@ from .evaluate import ALLOW, DROP, K8S_ISOLATION, NO_RULE, REJECT, SELF, VERDICT
 from .probe import Probe
 
 SYMBOLS = {ALLOW: ".", DROP: "X", REJECT: "R"}
+NOT_REACHED = "not_reached"  # Decision.stage of an ingress side the packet never got to
 
 
 def transpose(matrix: np.ndarray, tile: int = 512) -> np.ndarray:
@@ -62,14 +63,21 @@ class Decision:
     """How one side (egress at the source, ingress at the destination) decided."""
 
     direction: str
-    action: str  # Allow | Drop | Reject
-    stage: str  # antrea | k8s | baseline | default | self
+    action: str  # Allow | Drop | Reject ("" when the side was not reached)
+    stage: str  # antrea | k8s | baseline | default | self | not_reached
     rule: CompiledRule | None = None
     passed_by: CompiledRule | None = None  # an Antrea Pass rule that handed over to K8s/baseline
     isolated_by: tuple[str, ...] = ()  # K8s NetworkPolicies isolating the pod in this direction
 
     @property
+    def reached(self) -> bool:
+        return self.stage != NOT_REACHED
+
+    @property
     def reason(self) -> str:
+        if self.stage == NOT_REACHED:
+            return ("not reached: the egress side at the source already denied the packet, so no ingress rule "
+                    "at the destination saw it")
         if self.stage == "self":
             return "a pod reaching its own IP never leaves its network namespace: always allowed"
         prefix = f"passed on by {self.passed_by.describe()}; then " if self.passed_by else ""
@@ -84,7 +92,7 @@ class Decision:
         rule = self.rule
         return {
             "direction": self.direction,
-            "action": self.action,
+            "action": self.action or None,
             "stage": self.stage,
             "policy": rule.policy_ref if rule else ("K8sNetworkPolicy" if self.stage == "k8s" else None),
             "policy_kind": rule.policy_kind if rule else None,
@@ -113,8 +121,8 @@ class Explanation:
 
     def __str__(self) -> str:
         return (f"{self.src} -> {self.dst} {self.probe}: {self.verdict}\n"
-                f"  egress  (at {self.src}): {self.egress.action:<6} {self.egress.reason}\n"
-                f"  ingress (at {self.dst}): {self.ingress.action:<6} {self.ingress.reason}")
+                f"  egress  (at {self.src}): {self.egress.action or '-':<6} {self.egress.reason}\n"
+                f"  ingress (at {self.dst}): {self.ingress.action or '-':<6} {self.ingress.reason}")
 
     def to_dict(self) -> dict:
         return {"src": self.src, "dst": self.dst, "probe": str(self.probe), "verdict": self.verdict,
@@ -252,7 +260,13 @@ class Reachability:
         i, j = self.sources.index(src), self.destinations.index(dst)
         (e_code, e_rule, e_pass), (i_code, i_rule, i_pass) = self.evaluation.cell(i, j)
         egress = decision_of("Egress", e_code, e_rule, e_pass, self.policy_set, src)
-        ingress = decision_of("Ingress", i_code, i_rule, i_pass, self.policy_set, dst)
+        if egress.action != "Allow":
+            # Antrea's pipeline stops at the source's egress tables when they drop or reject: the
+            # packet never reaches the destination's ingress tables, so no ingress rule decided
+            # anything (Traceflow likewise reports no observation on the receiving Node).
+            ingress = Decision("Ingress", "", NOT_REACHED)
+        else:
+            ingress = decision_of("Ingress", i_code, i_rule, i_pass, self.policy_set, dst)
         return Explanation(src, dst, self.probe, VERDICT_NAMES[int(self.codes[i, j])], egress, ingress)
 
     # ------------------------------------------------------------------ comparison and display

@@ -1,21 +1,10 @@
-"""Traceflow predicted from the policy engine: the path of one packet, as Antrea's Traceflow reports it.
+"""The Traceflow type: the path of one packet, as Antrea's Traceflow CR reports it in ``status``.
 
-:func:`traceflow_from_explanation` is pure: it turns an :class:`~labkit.policy.reachability.Explanation`
-(which rule decided at the source and at the destination) plus the lab's placement of pods on
-nodes into the per-node observations of a Traceflow CR's ``status.results``. The sequence
-follows ``pkg/agent/controller/traceflow/packetin.go`` (see /work/shared/reference/antrea.md §2):
-
-* sender node: ``SpoofGuard Forwarded``; if an egress rule matched, ``NetworkPolicy EgressRule
-  Forwarded`` (allow) or ``NetworkPolicy EgressMetric Dropped|Rejected`` (Antrea-native drop);
-  a drop by K8s NetworkPolicy isolation or by a baseline rule is ``EgressDefaultRule Dropped``;
-* pods on different nodes: ``Forwarding Output Forwarded`` with ``tunnelDstIP`` = the destination
-  node's internal IP (Antrea since PR #7481 reports ``Forwarded`` here, not ``ForwardedOutOfOverlay``),
-  then on the receiver node ``Forwarding Received``;
-* ingress as egress (``IngressRule`` / ``IngressMetric`` / ``IngressDefaultRule``);
-* ``Forwarding Output Delivered`` when the packet reaches the destination pod.
-
-No policy observation is recorded when no rule matched (default allow), as in Antrea. The ovs
-and kind backends return the same types from real traces (OVS packet tracing, the Traceflow CRD).
+Every backend answers ``lab.traceflow`` with this type: the sim backend predicts it from the
+policy engine's explanation (:mod:`labkit.backends.sim.traceflow`), the ovs backend reads it off
+OVS packet tracing (:mod:`labkit.backends.ovs.ofproto_trace`) and the kind backend from a real
+Traceflow CR (:mod:`labkit.backends.kind.traceflow_crd`). Field names follow the CRD
+(``crd.antrea.io/v1beta1`` Traceflow; /work/shared/reference/antrea.md §2).
 """
 
 from __future__ import annotations
@@ -23,9 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..model.cluster import ClusterState
 from .probe import Probe
-from .reachability import Decision, Explanation
+from .reachability import Explanation
 
 IP_PROTOCOL_NUMBERS = {"ICMP": 1, "TCP": 6, "UDP": 17, "SCTP": 132}
 
@@ -161,53 +149,4 @@ class Traceflow:
     _repr_pretty_ = lambda self, p, cycle: p.text(str(self))  # noqa: E731
 
 
-def _policy_observation(decision: Decision) -> Observation | None:
-    """The NetworkPolicy observation of one side, or None if no rule matched (default allow)."""
-    side = decision.direction  # Egress | Ingress
-    rule = decision.rule
-    if decision.stage == "self":
-        return None
-    if decision.action == "Allow":
-        if rule is None:
-            return None
-        return Observation("NetworkPolicy", "Forwarded", f"{side}Rule", network_policy=rule.policy_ref,
-                           network_policy_rule=rule.rule_name)
-    action = "Rejected" if decision.action == "Reject" else "Dropped"
-    if decision.stage == "k8s" or rule is None:
-        # K8s isolation: the default drop flow of the *DefaultRule table carries no policy reference.
-        return Observation("NetworkPolicy", action, f"{side}DefaultRule")
-    info = f"{side}DefaultRule" if decision.stage == "baseline" else f"{side}Metric"
-    return Observation("NetworkPolicy", action, info, network_policy=rule.policy_ref,
-                       network_policy_rule=rule.rule_name)
-
-
-def traceflow_from_explanation(state: ClusterState, explanation: Explanation) -> Traceflow:
-    """The Traceflow Antrea would report for the packet ``explanation`` describes (pure)."""
-    exp = explanation
-    src, dst = state.pod(exp.src), state.pod(exp.dst)
-    if src.key == dst.key:
-        return Traceflow(exp.src, exp.dst, exp.probe, "Failed", (),
-                         "a pod reaching its own IP never enters OVS, so Traceflow observes nothing", exp)
-    sender = [Observation("SpoofGuard", "Forwarded", src_pod_ip=src.pod_ip)]
-    egress = _policy_observation(exp.egress)
-    if egress is not None:
-        sender.append(egress)
-    if exp.egress.action != "Allow":
-        return Traceflow(exp.src, exp.dst, exp.probe, "Succeeded", (NodeResult(src.node_name, "Sender",
-                                                                                tuple(sender)),), "", exp)
-    results: list[NodeResult] = []
-    if src.node_name == dst.node_name:
-        receiver = sender
-    else:
-        node_ips = {n.name: n.internal_ip for n in state.nodes}
-        sender.append(Observation("Forwarding", "Forwarded", "Output", tunnel_dst_ip=node_ips.get(dst.node_name, "")))
-        results.append(NodeResult(src.node_name, "Sender", tuple(sender)))
-        receiver = [Observation("Forwarding", "Received")]
-    ingress = _policy_observation(exp.ingress)
-    if ingress is not None:
-        receiver.append(ingress)
-    if exp.ingress.action == "Allow":
-        receiver.append(Observation("Forwarding", "Delivered", "Output", pod=dst.key))
-    role = "Sender" if src.node_name == dst.node_name else "Receiver"
-    results.append(NodeResult(dst.node_name, role, tuple(receiver)))
-    return Traceflow(exp.src, exp.dst, exp.probe, "Succeeded", tuple(results), "", exp)
+__all__ = ["Observation", "NodeResult", "Traceflow", "CRD_FIELDS", "IP_PROTOCOL_NUMBERS"]

@@ -3,7 +3,7 @@
 :class:`OffloadReport` is what ``lab.offload_report()`` returns. On ``ovs`` its flows are the
 real megaflows of each node's datapath (``ovs-appctl dpctl/dump-flows``, with their counters) and
 its upcall figures come from ``ovs-appctl dpif-netdev/pmd-stats-show``; on ``sim`` they come from
-the sim's flow model (:data:`labkit.smartnic.sim.SAMPLE_DUMP`) and are labelled ``modelled``.
+the sim's flow model (:data:`labkit.smartnic.workload_model.SAMPLE_DUMP`) and are labelled ``modelled``.
 
 Packet accounting (the same rule for both sources):
 
@@ -244,14 +244,14 @@ def modelled_report(profile: "NicProfile", flow_capacity: int | None = None) -> 
     from dataclasses import replace
 
     from .offload import classify
-    from .sim import sample_flows
+    from .workload_model import sample_flows
 
     if flow_capacity is not None:
         profile = replace(profile, flow_capacity=flow_capacity)
     node = NodeOffload("sample-node", profile, tuple(classify(sample_flows(), profile)),
                        switch_location="dpu" if profile.isolated_from_host else "host")
     return OffloadReport((node,), "sim", "modelled",
-                         ("flows and counters from labkit.smartnic.sim.SAMPLE_DUMP (Antrea-shaped); "
+                         ("flows and counters from labkit.smartnic.workload_model.SAMPLE_DUMP (Antrea-shaped); "
                           "no upcalls are modelled",))
 
 

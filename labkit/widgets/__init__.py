@@ -18,15 +18,16 @@ and encryption switch (``CaptureView``, ``EncryptionSwitch``) and ``OffloadDashb
 
 from .editor import PolicyEditor
 from .encryption import CaptureView, EncryptionSwitch
-from .flows import FlowDashboard, FlowTable
-from .nsx_console import NSXConsole
+from .doctor import backends, environment
+from .flows import (FlowDashboard, FlowTable, check_flows, policy_chord_figure, policy_matrix_figure, sankey_figure,
+                    service_map_figure, show_figure)
+from .nsx_console import NSXConsole, group_body, policy_body, rule_body
 from .offload import OffloadDashboard
-from ..errors import CheckFailed
-from .exercise import check_decided_by, check_intent, check_reachability, intended_matrix
+from .exercise import check_decided_by, check_intent, check_reachability, check_segmentation, intended_matrix
 from .matrix import ReachabilityMatrix
 from .session import LabSession, session_for
 from .topology import SelectorSyntaxError, TopologyView, parse_selector
-from .traceflow import Observation, NodeResult, Traceflow, TraceflowView, traceflow_from_explanation
+from .traceflow import TraceflowView
 
 __all__ = [
     "CaptureView",
@@ -39,17 +40,24 @@ __all__ = [
     "TraceflowView",
     "parse_selector",
     "SelectorSyntaxError",
-    "Traceflow",
-    "NodeResult",
-    "Observation",
-    "traceflow_from_explanation",
     "check_reachability",
     "check_decided_by",
     "check_intent",
+    "check_segmentation",
     "intended_matrix",
-    "CheckFailed",
     "FlowTable",
     "FlowDashboard",
+    "check_flows",
+    "sankey_figure",
+    "policy_chord_figure",
+    "service_map_figure",
+    "policy_matrix_figure",
+    "show_figure",
+    "backends",
+    "environment",
     "NSXConsole",
+    "group_body",
+    "rule_body",
+    "policy_body",
     "OffloadDashboard",
 ]

@@ -9,7 +9,7 @@ import traitlets
 
 from ..errors import LabkitError
 from ..policy.reachability import Explanation
-from ..policy.traceflow import NodeResult, Observation, Traceflow, traceflow_from_explanation
+from ..policy.traceflow import Traceflow
 from ._style import VERDICT_STYLE, badge, esc
 from .session import LabSession, session_for
 
@@ -143,5 +143,4 @@ def traceflow_html(tf: Traceflow) -> str:
             f"<ul style='margin:0'>{why}</ul>")
 
 
-__all__ = ["Observation", "NodeResult", "Traceflow", "traceflow_from_explanation", "TraceflowView",
-           "traceflow_html"]
+__all__ = ["TraceflowView", "traceflow_html"]

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from labkit import Lab
+from labkit import CheckFailed, Lab
 from labkit.widgets import (
-    CheckFailed,
     LabSession,
     PolicyEditor,
     ReachabilityMatrix,
@@ -21,7 +20,6 @@ from labkit.widgets import (
     check_reachability,
     parse_selector,
     session_for,
-    traceflow_from_explanation,
 )
 from labkit.widgets.doctor import backends
 
@@ -309,7 +307,7 @@ def test_traceflow_inter_node_allowed_by_rule(lab):
     nodes = _worker_pods(lab)
     src = next(k for k in nodes["kind-worker"] if k.startswith("z/"))
     dst = next(k for k in nodes["kind-worker2"] if k.startswith("x/"))
-    tf = traceflow_from_explanation(lab.state, lab.explain(src, dst, port=80))
+    tf = lab.traceflow(src, dst, port=80)
     assert [r.role for r in tf.results] == ["Sender", "Receiver"]
     sender, receiver = tf.results
     assert [(o.component, o.action) for o in sender.observations] == [
@@ -329,17 +327,17 @@ def test_traceflow_inter_node_allowed_by_rule(lab):
 
 def test_traceflow_drops_and_rejects(lab):
     lab.apply(ALLOW_Z_TO_X_80)
-    tf = traceflow_from_explanation(lab.state, lab.explain("y/a", "x/a", port=80))
+    tf = lab.traceflow("y/a", "x/a", port=80)
     last = tf.observations[-1][1]
     assert (last.component_info, last.action, last.network_policy_rule) == ("IngressMetric", "Dropped", "drop-rest")
     lab.apply(REJECT_Y_TO_X.replace("tier: securityops", "tier: emergency"))  # a tier evaluated earlier
-    tf = traceflow_from_explanation(lab.state, lab.explain("y/a", "x/a", port=80))
+    tf = lab.traceflow("y/a", "x/a", port=80)
     assert tf.final_action == "Rejected"
 
 
 def test_traceflow_k8s_isolation_and_egress_side(lab):
     lab.apply(DENY_X_INGRESS.replace("[Ingress]", "[Egress]").replace("deny-x-ingress", "deny-x-egress"))
-    tf = traceflow_from_explanation(lab.state, lab.explain("x/a", "y/b", port=80))
+    tf = lab.traceflow("x/a", "y/b", port=80)
     assert len(tf.results) == 1  # dropped on the sender node
     assert [(o.component_info, o.action) for _, o in tf.observations][-1] == ("EgressDefaultRule", "Dropped")
 
@@ -347,10 +345,10 @@ def test_traceflow_k8s_isolation_and_egress_side(lab):
 def test_traceflow_same_node_and_self(lab):
     nodes = _worker_pods(lab)
     a, b = nodes["kind-worker"][:2]
-    tf = traceflow_from_explanation(lab.state, lab.explain(a, b))
+    tf = lab.traceflow(a, b)
     assert len(tf.results) == 1 and tf.final_action == "Delivered"
     assert not any(o.tunnel_dst_ip for _, o in tf.observations)
-    assert traceflow_from_explanation(lab.state, lab.explain(a, a)).phase == "Failed"
+    assert lab.traceflow(a, a).phase == "Failed"
 
 
 def test_traceflow_view_follows_matrix_clicks(session):

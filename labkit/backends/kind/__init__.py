@@ -8,7 +8,7 @@ Modules (each readable in one sitting):
 * :mod:`.cluster`    kind config, pinned versions, create/delete, Antrea install and wait, prefetch
 * :mod:`.workloads`  the lab's state as manifests (agnhost pods as upstream netpol e2e), sync plan
 * :mod:`.probe`      exec ``/agnhost connect`` probes in parallel, verdicts
-* :mod:`.traceflow`  Traceflow CRs: render, create, watch, parse the observations
+* :mod:`.traceflow_crd` Traceflow CRs: render, create, watch, parse the observations
 * :mod:`.flows`      Flow Exporter / Flow Aggregator configs, labkit's IPFIX collector for them
 * :mod:`.encryption` ``trafficEncryptionMode`` edits, the IPsec PSK Secret, tcpdump captures on a Node
 * :mod:`.backend`    :class:`KindBackend` (modes ``kind`` and ``k8s``)

@@ -26,17 +26,19 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from ...encryption.wire import Capture, PodEndpoint, check_mode
 from ...errors import BackendUnavailable, CommandError, LabStateError, UnsupportedOperation
 from ...flows.traffic import decide, plan_connections, traffic_profile
 from ...model.cluster import ClusterState
 from ...policy.compiler import PolicySet
-from ...policy.evaluate import evaluate
+from ...policy.explain import explain as engine_explain
 from ...policy.probe import Probe
 from ...policy.reachability import Explanation, Reachability
 from ...policy.traceflow import Traceflow
+from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, Executes, Explains, GeneratesTraffic,
+                    ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows)
 from . import cluster as kc
 from .encryption import IPSEC_MANIFEST, capture_from_pcap, capture_plan, current_mode, ipsec_secret, restart_patch, set_mode
 from .flows import (AGENT_CONFIGMAP, AGGREGATOR_CONFIGMAP, AGGREGATOR_DEPLOYMENT, AGGREGATOR_MANIFEST, FlowCollector,
@@ -45,7 +47,7 @@ from .flows import (AGENT_CONFIGMAP, AGGREGATOR_CONFIGMAP, AGGREGATOR_DEPLOYMENT
 from .kube import KINDS, KubeClient, resource_path
 from .probe import ProbeTask, measure, probe_command
 from .tools import PreflightReport, RawResult, Runner, Shell, preflight
-from .traceflow import render_traceflow, run_traceflow, traceflow_name
+from .traceflow_crd import render_traceflow, run_traceflow, traceflow_name
 from .workloads import (LAB_LABEL, MANAGED_BY, Record, desired_objects, plan_sync, pod_ips, probe_container,
                         record_after, stub)
 
@@ -114,6 +116,19 @@ class KindExplanation:
     evaluation: PolicyEvaluation | None = None
     note: str = ""
 
+    # What every backend's ``lab.explain`` answers (the Explains capability): the engine's sides.
+    src = property(lambda self: self.predicted.src)
+    dst = property(lambda self: self.predicted.dst)
+    probe = property(lambda self: self.predicted.probe)
+    verdict = property(lambda self: self.predicted.verdict)
+    egress = property(lambda self: self.predicted.egress)
+    ingress = property(lambda self: self.predicted.ingress)
+    deciding = property(lambda self: self.predicted.deciding)
+
+    def to_dict(self) -> dict:
+        return {**self.predicted.to_dict(), "label": self.label, "note": self.note,
+                "evaluation": str(self.evaluation) if self.evaluation else None}
+
     def __str__(self) -> str:
         head = (f"antrea-controller (antctl query networkpolicyevaluation): {self.evaluation}"
                 if self.evaluation else f"predicted by labkit's engine ({self.note})")
@@ -125,10 +140,20 @@ class StopReport:
     errors: list[str] = field(default_factory=list)
 
 
-class KindBackend:
+class KindBackend(Backend, Explains, Traceflows, Encrypts, Captures, GeneratesTraffic, Resumable):
     """The protocol of :mod:`labkit.backends.base` on kind (or an existing Antrea cluster)."""
 
     name = "kind"
+    why_not: ClassVar[dict[type, str]] = {
+        DumpsFlows: "labkit does not read the kind Nodes' OVS flows yet; run "
+                    "'kubectl -n kube-system exec <antrea-agent pod> -- antctl get ovsflows'",
+        Executes: "use kubectl exec on the kind cluster itself (labkit's probes exec agnhost there)",
+        ReportsOffload: "kind Nodes are containers without SmartNICs",
+        ShowsRepresentors: "kind Nodes are containers without SmartNICs",
+        SteadyTraffic: "labkit has no background traffic generator for kind's agnhost Pods yet",
+        AttacksHost: "kind Nodes share the host's kernel and OVS datapath: there is no separate host OS "
+                     "to isolate; the ovs backend's SmartNIC topology shows DPU host isolation",
+    }
 
     def __init__(self, name: str, state_dir: str | Path, *, mode: str = "kind", context: str | None = None,
                  antrea_version: str | None = None, runner: Runner | None = None,
@@ -417,8 +442,7 @@ class KindBackend:
         """antctl's answer from the antrea-controller when it gives one, else labkit's engine,
         clearly labelled ``predicted``."""
         s, d = state.pod(src).key, state.pod(dst).key
-        ev = evaluate(policy_set, state.pods, probe, [s], [d])
-        predicted = Reachability.from_evaluation(ev, probe, policy_set, backend="engine").explain(s, d)
+        predicted = engine_explain(state, policy_set, s, d, probe)
         command = ["antctl", "query", "networkpolicyevaluation", "-S", s, "-D", d, "-o", "json"]
         try:
             # `kubectl exec deploy/antrea-controller` picks a Pod of the Deployment; so do we, by

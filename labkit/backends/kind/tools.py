@@ -1,10 +1,11 @@
-"""External tools (docker, kind, kubectl): the one subprocess boundary, versions, preflight checks.
+"""External tools (docker, kind, kubectl): how the kind backend runs them, versions, preflight checks.
 
 Every command the kind backend runs goes through :class:`Shell.run`: it applies a timeout and
 translates every failure (tool missing, timeout, non-zero exit) into
 :class:`~labkit.errors.CommandError` carrying what ran, the exit code, the end of stderr and how
-to fix it. The process itself is started by a *runner* (``argv, input, timeout_s -> RawResult``);
-tests inject a recorded-response runner because this machine has no Docker engine.
+to fix it. The process itself is started by a *runner* (``argv, input, timeout_s -> RawResult``):
+by default labkit's one command runner (:mod:`labkit._util.proc`); tests inject a
+recorded-response runner because this machine has no Docker engine.
 
 Preflight follows what Antrea needs on a kind host (docs/kind.md, reference §6.1): a reachable
 Docker engine, kind and kubectl, the host kernel's ``openvswitch`` module (kind Nodes share the
@@ -14,7 +15,6 @@ host kernel; Antrea's ``install-cni`` init container runs ``modprobe openvswitch
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Protocol, Sequence
 
+from ..._util import proc as cmd
 from ...errors import BackendUnavailable, CommandError, CommandFailure
 
 STDERR_TAIL_CHARS = 2000
@@ -56,8 +57,11 @@ class Runner(Protocol):
 
 def subprocess_runner(argv: Sequence[str], *, input: str | None, timeout_s: float,
                       env: Mapping[str, str] | None) -> RawResult:
-    proc = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout_s,
-                          env={**os.environ, **env} if env else None, check=False)
+    """The default Runner: labkit's one command runner (:mod:`labkit._util.proc`), exit code left
+    to :class:`Shell`; a missing tool or a timeout is already a CommandError with the install hint."""
+    tool = Path(argv[0]).name
+    proc = cmd.run(argv, timeout_s=timeout_s, input=input, env=env, check=False,
+                   hint=INSTALL_HINTS.get(tool, f"install {tool} and put it on PATH"))
     return RawResult(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -83,7 +87,12 @@ class Shell:
             fix = INSTALL_HINTS.get(tool, f"install {tool} and put it on PATH")
             raise CommandError(f"{tool} is not installed (running: {shown}); fix: {fix}",
                                CommandFailure(argv, None, str(exc))) from exc
-        except subprocess.TimeoutExpired as exc:
+        except CommandError as exc:  # from the default runner: missing tool or timeout, already explained
+            timed_out = exc.failure is not None and exc.failure.timeout_s is not None
+            if timed_out and hint:
+                raise CommandError(f"{exc}\nfix: {hint}", exc.failure) from exc
+            raise
+        except subprocess.TimeoutExpired as exc:  # from an injected Runner (tests)
             err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
             raise CommandError(f"timed out after {timeout_s:g} s: {shown}"
                                + (f"\n{_tail(err)}" if err else "")

@@ -14,17 +14,20 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ...datapath.compile import compile as compile_flows
-from ...datapath.flows import FlowEntry, parse_dump, render_flows
-from ...datapath.tables import table_id
+from ...datapath.compile import compile_flows
+from ...datapath.openflow import FlowEntry, parse_dump, render_flows
+from ...datapath.pipeline import table_id
 from ...datapath.topology import Topology
 from ...errors import BackendUnavailable, LabStateError, NotFoundError, UnsupportedOperation
 from ...model.cluster import ClusterState
 from ...policy.compiler import PolicySet
 from ...policy.probe import Probe
-from ...policy.reachability import Reachability
+from ...policy.explain import explain as engine_explain
+from ...policy.reachability import Explanation, Reachability
+from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, ExecResult, Executes, Explains,
+                    GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows)
 from . import names
 from . import sweep as sweeping
 from .agent import RejectAgent
@@ -38,7 +41,7 @@ NEIGHBOUR_BUDGET = 400
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...policy.traceflow import Traceflow
-    from .trace import NodeTrace
+    from .ofproto_trace import NodeTrace
 
 REQUIRED_TOOLS = ("ovs-vswitchd", "ovsdb-server", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ip")
 
@@ -57,8 +60,13 @@ def check_available() -> None:
                                      "use backend='sim' meanwhile")
 
 
-class OvsBackend:
+class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, Captures, ReportsOffload,
+                 ShowsRepresentors, GeneratesTraffic, SteadyTraffic, AttacksHost):
     name = "ovs"
+    why_not: ClassVar[dict[type, str]] = {
+        Resumable: "an ovs lab lives in the process that started it (its namespaces and OVS daemons); "
+                   "the CLI rebuilds it from lab.json",
+    }
 
     def __init__(self, lab_name: str, state_dir: str | os.PathLike, topology: str | None = None,
                  probe_timeout_s: float = 1.0) -> None:
@@ -266,22 +274,48 @@ class OvsBackend:
                                             "n_bytes", "cookie", "category", "policy", "rule"])
         return frame.sort_values(["table_id", "priority"], ascending=[True, False], kind="stable").reset_index(drop=True)
 
+    def exec(self, state: ClusterState, policy_set: PolicySet, pod: str, command: list[str],
+             timeout_s: float) -> ExecResult:
+        """The real command in the pod's network namespace: its packets cross the lab's OVS."""
+        from ..._util import proc as cmd
+        from ...errors import CommandError
+
+        topology = self._require()
+        if pod not in topology.pods:
+            raise NotFoundError(f"pod {pod!r} has no sandbox in the ovs lab (known: {', '.join(sorted(topology.pods))})")
+        try:
+            done = cmd.run(command, names.pod_netns(self.lab, pod), timeout_s=timeout_s, check=False, text=False)
+        except CommandError as exc:  # ran too long (124, as coreutils' timeout) or is missing (127, as a shell)
+            if exc.failure is not None and exc.failure.timeout_s is not None:
+                return ExecResult(124, b"", f"labkit: {exc}\n".encode())
+            return ExecResult(127, b"", f"labkit: {command[0]}: not found (an ovs pod runs the programs "
+                                        "installed on this machine)\n".encode())
+        return ExecResult(done.returncode, done.stdout, done.stderr)
+
     def dump_megaflows(self, node: str) -> str:
         """``ovs-appctl dpctl/dump-flows`` of one node: the datapath's megaflow cache, as text
         (what :func:`labkit.smartnic.parse_dump_flows` reads)."""
         topology = self._require()
         return self.realization.instance(topology.node(self._node(node))).appctl(["dpctl/dump-flows"])
 
+    def explain(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str, probe: Probe) -> Explanation:
+        """The deciding rules from the policy model this datapath was compiled from (as
+        antrea-controller answers ``antctl query networkpolicyevaluation``); the differential test
+        checks the datapath against it."""
+        return engine_explain(state, policy_set, src, dst, probe)
+
     def traceflow(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str,
                   probe: Probe | None = None) -> "Traceflow":
         """Antrea-style Traceflow of one packet from pod ``src`` to pod ``dst``, from ``ofproto/trace``
         on the source node and then on the destination node (labkit.policy.traceflow.Traceflow)."""
-        from .trace import traceflow
+        from .ofproto_trace import traceflow
 
         topology = self._require()
         if policy_set is not self.policy_set:
             self.sync(state, policy_set, [])
-        return traceflow(self, topology, state.pod(src).key, state.pod(dst).key, probe or Probe())
+        result, self.last_traces = traceflow(self.realization, self.policy_set, topology, state.pod(src).key,
+                                             state.pod(dst).key, probe or Probe())
+        return result
 
     # ------------------------------------------------------------------ SmartNICs (.smartnic)
 
@@ -339,7 +373,7 @@ class OvsBackend:
 
         topology = self._require()
         if self.flow_export is None:
-            export = FlowExport(self)
+            export = FlowExport(self.realization)
             export.start(topology)
             self.flow_export = export
             assert self.policy_set is not None
@@ -354,8 +388,9 @@ class OvsBackend:
 
         if policy_set is not self.policy_set:
             self.sync(state, policy_set, [])
-        return generate_traffic(self, state, policy_set, profile, duration_s=duration_s, seed=seed,
-                                real_time_s=real_time_s)
+        topology = self._require()
+        return generate_traffic(self.enable_flow_export(), self.lab, topology, state, policy_set, profile,
+                                duration_s=duration_s, seed=seed, real_time_s=real_time_s)
 
     # ------------------------------------------------------------------ encryption (.encryption)
 
@@ -380,8 +415,9 @@ class OvsBackend:
             self.set_encryption(state, mode)
         return self.encryption.capture(topology, src_key, dst_key)
 
-    def capabilities(self) -> dict[str, Any]:
-        return {"sctp": self._sctp(self._require()), "reject": True, "traceflow": True, "dump_flows": True}
+    def supports_sctp(self) -> bool:
+        """Can this machine's kernel carry the SCTP probes (CONFIG_IP_SCTP)?"""
+        return self._sctp(self._require())
 
 
 __all__ = ["OvsBackend", "check_available"]

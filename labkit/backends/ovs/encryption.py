@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..._util.netns import entered, set_tx_checksum, socket_in
-from ...datapath.flows import FlowEntry
+from ...datapath.openflow import FlowEntry
 from ...datapath.topology import Topology, mac_for_ip
 from ...encryption.dissect import dissect
 from ...encryption.pcap import write_pcap
@@ -170,11 +170,11 @@ class NodeEncryption:
             mesh = WireGuardMesh(nodes, lab_id=f"ovs/{self.lab}")
             self._remove_stale_sockets(mesh)
             mesh.start()
-            from ...encryption import _netns
+            from ..._util import proc as cmd
 
             for node in nodes:  # Antrea's name for the device, where ip(8) shows it
                 ifname = mesh.interfaces[node.name]
-                _netns.run(["ip", "link", "property", "add", "dev", ifname, "altname", WG_ALTNAME], node.netns,
+                cmd.run(["ip", "link", "property", "add", "dev", ifname, "altname", WG_ALTNAME], node.netns,
                            check=False)
             return mesh
         from ...encryption.ipsec import IPsecMesh, available
@@ -253,7 +253,7 @@ class NodeEncryption:
         ICMP echo of that size from ``src`` to ``dst`` is tapped on the underlay, and the largest
         frame towards ``dst``'s Node minus the underlay Ethernet header (14) minus ``inner_len``
         is the overhead (the same count as :func:`labkit.encryption.wire.overhead`)."""
-        from ...encryption import _netns
+        from ..._util import proc as cmd
 
         sp, dp = topology.pods[src], topology.pods[dst]
         s_node = topology.node(sp.node)
@@ -261,7 +261,7 @@ class NodeEncryption:
                    {s_node.node_ip, topology.node(dp.node).node_ip})
         tap.start()
         try:
-            _netns.run(["ping", "-c", "1", "-W", "3", "-M", "do", "-s", str(inner_len - 28), dp.ip],
+            cmd.run(["ping", "-c", "1", "-W", "3", "-M", "do", "-s", str(inner_len - 28), dp.ip],
                        names.pod_netns(self.lab, src), timeout_s=10)
         finally:
             frames = tap.stop()

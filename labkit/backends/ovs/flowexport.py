@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from ..._util.netns import entered
 from ...datapath.compile import CONNTRACK_COOKIE, ISOLATION_VALUE, decode_cookie
 from ...datapath.sampling import COLLECTOR_SET_ID, cookie_of_point
-from ...datapath.tables import table_id
+from ...datapath.pipeline import table_id
 from ...errors import LabkitError
 from ...flows.exporter import observation_domain_id
 from ...flows.records import PROTOCOL_NUMBERS, ExportedRecord, FlowEndReason, FlowRecord, FlowType
@@ -65,7 +65,7 @@ from .flowinfo import rule_of_cookie
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...datapath.topology import NodeSpec, Topology
-    from .backend import OvsBackend
+    from .realize import Realization
     from .flowtraffic import ClientOutcome
 
 CACHE_ACTIVE_TIMEOUT_S = 1  # OVS IPFIX flow cache: export every second (default 0: every sample)
@@ -139,8 +139,8 @@ class _Seen:
 class FlowExport:
     """Per-node IPFIX collectors and OVS's IPFIX configuration for one ovs lab."""
 
-    def __init__(self, backend: "OvsBackend") -> None:
-        self.backend = backend
+    def __init__(self, realization: "Realization") -> None:
+        self.realization = realization
         self.collectors: dict[str, IPFIXCollector] = {}
 
     # ------------------------------------------------------------------ set up / tear down
@@ -154,7 +154,7 @@ class FlowExport:
             raise
 
     def _start_node(self, node: "NodeSpec") -> None:
-        inst = self.backend.realization.instance(node)
+        inst = self.realization.instance(node)
         # The collector's socket is created inside the node's namespace: 127.0.0.1 there is where
         # that node's ovs-vswitchd sends (loopback is per namespace).
         with entered(inst.netns):
@@ -177,12 +177,12 @@ class FlowExport:
     def ipfix_stats(self, node: "NodeSpec") -> dict[str, int]:
         """``ovs-ofctl dump-ipfix-flow br-int`` of the collector set: flows, current flows, sampled
         pkts, ipv4 ok, tx pkts, ... (OVS's own counters of what it sampled and sent)."""
-        text = self.backend.realization.instance(node).ofctl(["dump-ipfix-flow", names.INT_BRIDGE]).stdout
+        text = self.realization.instance(node).ofctl(["dump-ipfix-flow", names.INT_BRIDGE]).stdout
         return {k.strip(): int(v) for k, v in _IPFIX_STAT.findall(text.partition(":")[2].partition(":")[2])}
 
     def accounting_packets(self, node: "NodeSpec") -> int:
         """n_packets of the ConntrackState sampling flow (every IPv4 packet the node tracked)."""
-        out = self.backend.realization.instance(node).ofctl(
+        out = self.realization.instance(node).ofctl(
             ["dump-flows", names.INT_BRIDGE, f"table={table_id('ConntrackState')},cookie={CONNTRACK_COOKIE:#x}/-1"]).stdout
         total = 0
         for line in out.splitlines():
@@ -193,7 +193,7 @@ class FlowExport:
     def conntrack(self, node: "NodeSpec") -> dict[Key, str]:
         """Committed connections of zone 65520: original 5-tuple -> TCP state (kernel names, as
         Antrea reports ``tcpState``; '' for UDP)."""
-        text = self.backend.realization.instance(node).appctl(["dpctl/dump-conntrack", CT_ZONE_ARG])
+        text = self.realization.instance(node).appctl(["dpctl/dump-conntrack", CT_ZONE_ARG])
         out: dict[Key, str] = {}
         for line in text.splitlines():
             m = _CT_LINE.match(line.strip())
@@ -406,17 +406,17 @@ class LiveExporter:
             return new
 
 
-def generate_traffic(backend: "OvsBackend", state: ClusterState, policy_set: PolicySet, profile: Any = "shop", *,
-                     duration_s: float = 60.0, seed: int = 0, real_time_s: float | None = None,
+def generate_traffic(export: FlowExport, lab: str, topology: "Topology", state: ClusterState, policy_set: PolicySet,
+                     profile: Any = "shop", *, duration_s: float = 60.0, seed: int = 0,
+                     real_time_s: float | None = None,
                      active_flow_export_timeout_s: float = ACTIVE_FLOW_EXPORT_TIMEOUT_S,
                      settle_timeout_s: float = 10.0) -> OvsTrafficRun:
-    """Plan ``profile`` for ``duration_s`` of profile time, play it as real connections in
-    ``real_time_s`` (default: at most 3 s), and export every node's flow records from the
-    datapath while it runs (every ``active_flow_export_timeout_s`` of profile time, at least 1 s)."""
+    """Plan ``profile`` for ``duration_s`` of profile time, play it as real connections between the
+    pods of ovs lab ``lab`` in ``real_time_s`` (default: at most 3 s), and read every node's flow
+    records from ``export`` (started, with sampling flows installed) while it runs (every
+    ``active_flow_export_timeout_s`` of profile time, at least 1 s)."""
     from .flowtraffic import drive
 
-    topology = backend._require()
-    export = backend.enable_flow_export()
     profile = traffic_profile(profile)
     real = min(duration_s, 3.0) if real_time_s is None else real_time_s
     if real <= 0 or duration_s <= 0:
@@ -437,7 +437,7 @@ def generate_traffic(backend: "OvsBackend", state: ClusterState, policy_set: Pol
     live = LiveExporter(export, topology, state, policy_set, planned, active_flow_export_timeout_s * scale).start()
     t0 = time.monotonic()
     try:
-        outcomes = drive(backend.lab, planned, time_scale=scale)
+        outcomes = drive(lab, planned, time_scale=scale)
     finally:
         live.stop()
     real_elapsed = time.monotonic() - t0

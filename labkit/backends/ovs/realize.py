@@ -24,9 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..._util.netns import set_tx_checksum
+from ..._util import proc as cmd
 from ..._util.proc import run
-from ...datapath.flows import FlowEntry, render_flows
-from ...datapath.tables import PIPELINE
+from ...datapath.openflow import FlowEntry, render_flows
+from ...datapath.pipeline import PIPELINE
 from ...datapath.topology import GW_OFPORT, TUN_OFPORT, NodeSpec, PodSpec, Topology, mac_for_ip
 from ...errors import CommandError, CommandFailure
 from . import names
@@ -208,10 +209,9 @@ class Realization:
         spec_path = inst.base / "podserver.json"
         spec_path.write_text(json.dumps(spec))
         with open(inst.base / "log" / "podserver.log", "w") as log:  # the child keeps its own copy
-            proc = subprocess.Popen(["ip", "netns", "exec", inst.netns, sys.executable, "-m",
-                                     "labkit.backends.ovs.podserver", str(spec_path)],
-                                    stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
-                                    start_new_session=True, cwd=str(Path(__file__).resolve().parents[3]))
+            proc = cmd.spawn([sys.executable, "-m", "labkit.backends.ovs.podserver", str(spec_path)], inst.netns,
+                             stdout=subprocess.PIPE, stderr=log, text=True,
+                             cwd=str(Path(__file__).resolve().parents[3]))
         (inst.rundir / "podserver.pid").write_text(str(proc.pid))
         self.servers[node.name] = proc
         line = _readline(proc, timeout_s)
@@ -222,13 +222,7 @@ class Realization:
 
     def stop_server(self, node: NodeSpec) -> None:
         proc = self.servers.pop(node.name, None)
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(3)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(3)
+        cmd.terminate(proc)
         kill_pidfile(self.instance(node).rundir / "podserver.pid", expect="labkit.backends.ovs.podserver")
 
     # ------------------------------------------------------------------ flows

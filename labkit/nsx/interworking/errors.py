@@ -3,7 +3,7 @@
 ::
 
     LabkitError
-     └── NSXError                   (labkit.nsx.errors)
+     └── NSXError                   (labkit.nsx.manager.errors)
           ├── NSXApiError / NSXUnreachable / CertificateError   what the client raises
           └── AdapterError          the adapter cannot do what was asked (not registered, a
                                     principal identity that belongs to another certificate ...)
@@ -14,7 +14,7 @@ single policy never raise: they are reported to NSX as realization errors.
 
 from __future__ import annotations
 
-from labkit.nsx.errors import NSXError
+from labkit.nsx.manager.errors import NSXError
 
 
 class AdapterError(NSXError):

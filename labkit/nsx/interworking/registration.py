@@ -20,16 +20,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from labkit.nsx import paths
-from labkit.nsx.certs import (
+from labkit.nsx.interworking.errors import AdapterError
+from labkit.nsx.manager import paths
+from labkit.nsx.manager.certs import (
     CertKeyPair,
     KeyType,
     parse_certificate,
     self_signed_client_cert,
 )
-from labkit.nsx.client import NSXClient
-from labkit.nsx.errors import CertificateError, ErrorCode, NSXApiError
-from labkit.nsx.interworking.errors import AdapterError
+from labkit.nsx.manager.client import NSXClient
+from labkit.nsx.manager.errors import CertificateError, ErrorCode, NSXApiError
 
 
 def ensure_certificate(cluster_name: str, cert_dir: Path, key_type: KeyType = "rsa") -> CertKeyPair:

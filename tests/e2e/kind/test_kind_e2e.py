@@ -60,7 +60,7 @@ def test_explain_comes_from_antrea(lab):
 def test_nsx_policy_is_enforced_by_real_antrea(lab, tmp_path):
     """Issue 8: "the NSX adapter against the real cluster". The adapter renders NSX tiers
     (priorities 0-4), ClusterGroups and an ACNP exactly as on sim; real probes must see the drop."""
-    from labkit.nsx.lab import start_nsx
+    from labkit.nsx import start_nsx
 
     groups = "/policy/api/v1/infra/domains/default/groups"
     with start_nsx(lab, tmp_path / "nsx", key_type="ec", register=True) as (nsx, adapter):

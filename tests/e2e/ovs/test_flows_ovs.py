@@ -155,7 +155,7 @@ def test_counts_agree_with_ovs_counters(flows_lab, run):
 def test_sampling_changes_no_verdict_and_no_traceflow(flows_lab, run):
     """With the sampling flows installed, packets still go where the engine says, and Traceflow
     reads the same observations (the sample actions are invisible to both)."""
-    from labkit.policy.traceflow import traceflow_from_explanation
+    from labkit.backends.sim import predict_traceflow
 
     assert flows_lab.backend.flow_export is not None
     assert "sample(" in flows_lab.dump_flows("kind-worker", "ConntrackState").actions.str.cat()
@@ -167,7 +167,7 @@ def test_sampling_changes_no_verdict_and_no_traceflow(flows_lab, run):
         for dst in pods:
             if src != dst:
                 real = flows_lab.traceflow(src, dst, port=6379)
-                predicted = traceflow_from_explanation(flows_lab.state, flows_lab.explain(src, dst, 6379))
+                predicted = predict_traceflow(flows_lab.state, flows_lab.explain(src, dst, 6379))
                 assert [(n, o.to_dict()) for n, o in real.observations] == \
                        [(n, o.to_dict()) for n, o in predicted.observations], f"{src} -> {dst}"
 

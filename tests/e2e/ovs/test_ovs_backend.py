@@ -17,7 +17,7 @@ from labkit.backends.ovs import sweep
 from labkit.backends.ovs.names import lab_prefix
 from labkit.backends.ovs.sweep import REGISTRY_DIR
 from labkit.errors import UnsupportedOperation
-from labkit.policy.traceflow import traceflow_from_explanation
+from labkit.backends.sim import predict_traceflow
 
 from ovs_support import assert_no_leaks, lab_namespaces, live_processes, require_ovs
 
@@ -65,7 +65,7 @@ def test_traceflow_matches_the_engines_prediction(workshop_lab, reset_lab):
             if src == dst:
                 continue
             real = lab.traceflow(src, dst, port=80)
-            predicted = traceflow_from_explanation(lab.state, lab.explain(src, dst, 80))
+            predicted = predict_traceflow(lab.state, lab.explain(src, dst, 80))
             assert real.source_kind == "ovs"
             assert [(n, o.to_dict()) for n, o in real.observations] == \
                    [(n, o.to_dict()) for n, o in predicted.observations], f"{src} -> {dst}:\n{real}\n{predicted}"
@@ -188,7 +188,7 @@ spec:
 
 def test_sctp_needs_kernel_support(workshop_lab, reset_lab):
     lab = workshop_lab
-    if lab.backend.capabilities()["sctp"]:
+    if lab.backend.supports_sctp():
         assert lab.reachability(port=80, protocol="SCTP", sources=["x/a"], destinations=["x/b"]).counts()["allow"] == 1
     else:
         with pytest.raises(UnsupportedOperation, match="SCTP"):

@@ -14,7 +14,7 @@ import pytest
 
 from labkit import Lab
 from labkit.backends.ovs import names
-from labkit.smartnic import course
+from labkit.smartnic import exercises
 from labkit.smartnic.offload import FIRST_PACKETS, OFFLOADED, TABLE_FULL, UNSUPPORTED_ACTION
 
 from ovs_support import assert_no_leaks, require_ovs
@@ -126,7 +126,7 @@ def test_capacity_limit_moves_flows_to_the_host(nic_lab):
 
 
 def test_reject_sends_connections_to_the_host(nic_lab):
-    nic_lab.apply(course.REJECT_AND_LOG)
+    nic_lab.apply(exercises.REJECT_AND_LOG)
     try:
         lab_pairs = [("z/a", "x/a"), ("z/c", "x/c")]
         nic_lab.offload_report(reset=True)
@@ -143,7 +143,7 @@ def test_reject_sends_connections_to_the_host(nic_lab):
 
 
 def test_dpu_keeps_policy_when_the_host_is_compromised(nic_lab):
-    nic_lab.apply(course.SOLUTION)  # z must not reach x on TCP/80
+    nic_lab.apply(exercises.SOLUTION)  # z must not reach x on TCP/80
     try:
         before = nic_lab.reachability(port=80)
         assert before["z/a", "x/a"] == "drop" and before["x/a", "z/a"] == "allow"

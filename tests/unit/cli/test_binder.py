@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from labkit.course import binder_url
+from labkit.course.runner import binder_url
 from labkit.errors import LabkitError
 
 try:

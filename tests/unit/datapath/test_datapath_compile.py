@@ -8,9 +8,9 @@ import pytest
 
 from labkit import Lab
 from labkit.backends.ovs.topology import build_topology, load_topology
-from labkit.datapath import FlowEntry, PIPELINE, compile, decode_cookie, parse_dump, render_flows, table_id
+from labkit.datapath import FlowEntry, PIPELINE, compile_flows, decode_cookie, parse_dump, render_flows, table_id
 from labkit.datapath.compile import cookie_for_rule
-from labkit.datapath.flows import parse_flow
+from labkit.datapath.openflow import parse_flow
 from labkit.datapath.ports import range_to_masks
 from labkit.errors import ManifestError, NotFoundError
 
@@ -74,7 +74,7 @@ def test_every_node_compiles_and_renders():
     lab = _lab()
     topology = build_topology(load_topology(), lab.state)
     for node in topology.nodes:
-        flows = compile(lab.policy_set, topology, node.name)
+        flows = compile_flows(lab.policy_set, topology, node.name)
         text = render_flows(flows, names=False)
         assert len(parse_dump(text)) == len(flows)
         assert len({f.key for f in flows}) == len(flows), "one flow per (table, priority, match)"
@@ -109,7 +109,7 @@ spec:
     total = 0
     for node in topology.nodes:
         local_dst = sum(1 for p in topology.pods_on(node.name) if p.key.startswith("dst/"))
-        flows = [f for f in compile(lab.policy_set, topology, node.name)
+        flows = [f for f in compile_flows(lab.policy_set, topology, node.name)
                  if decode_cookie(f.cookie) == ("policy", 0)]
         if local_dst == 0:
             assert flows == []  # not programmed where no applied-to pod runs
@@ -132,7 +132,7 @@ spec:
   ingress: [{action: Drop, name: d, from: [{namespaceSelector: {matchLabels: {ns: y}}}]}]
 """)
     topology = build_topology(load_topology(), lab.state)
-    flows = compile(lab.policy_set, topology, "kind-worker")
+    flows = compile_flows(lab.policy_set, topology, "kind-worker")
     policy_flows = [f for f in flows if decode_cookie(f.cookie)[0] == "policy"]
     assert policy_flows and all(f.cookie == cookie_for_rule(0) for f in policy_flows)
     assert lab.policy_set.rule(decode_cookie(policy_flows[0].cookie)[1]).rule_name == "d"
@@ -163,7 +163,7 @@ spec:
   ingress: [{action: Drop, ports: [{protocol: TCP, port: web}]}]
 """)
     topology = build_topology(load_topology(), lab.state)
-    flows = compile(lab.policy_set, topology, "kind-worker")
+    flows = compile_flows(lab.policy_set, topology, "kind-worker")
     text = render_flows(flows)
     odd, even = topology.pods["x/odd"], topology.pods["x/even"]
     assert "tcp,tp_dst=8080" in text and "tcp,tp_dst=9090" in text

@@ -13,8 +13,8 @@ import pytest
 
 from labkit import Lab
 from labkit.backends.ovs.topology import build_topology, load_topology
-from labkit.datapath import compile, render_flows
-from labkit.datapath.tables import RULE_TABLES, METRIC_TABLES
+from labkit.datapath import compile_flows, render_flows
+from labkit.datapath.pipeline import RULE_TABLES, METRIC_TABLES
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "ovs"
 POLICY_TABLES = set(RULE_TABLES.values()) | set(METRIC_TABLES.values())
@@ -93,7 +93,7 @@ def compiled_text(policy: str | None, node: str = "kind-worker", policy_only: bo
     if policy:
         lab.apply(policy)
     topology = build_topology(load_topology(), lab.state)
-    flows = compile(lab.policy_set, topology, node)
+    flows = compile_flows(lab.policy_set, topology, node)
     if policy_only:
         flows = [f for f in flows if f.table in POLICY_TABLES and f.priority not in (0, 64990)]
     return render_flows(flows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from labkit import Lab
 from labkit.backends.ovs.topology import build_topology, load_topology
-from labkit.datapath import compile, decode_cookie
+from labkit.datapath import compile_flows, decode_cookie
 from labkit.datapath.compile import CONNTRACK_COOKIE, ISOLATION_VALUE, cookie_for_rule
 from labkit.datapath.sampling import cookie_of_point, observation_point_id, with_sampling
 
@@ -44,7 +44,7 @@ def test_sampling_flows_name_every_decision():
     lab.apply(POLICIES)
     topology = build_topology(load_topology(None), lab.state)
     node = lab.state.pod("frontend/web-z7x94qhlsx-hqj7z").node_name
-    plain = compile(lab.policy_set, topology, node)
+    plain = compile_flows(lab.policy_set, topology, node)
     sampled = with_sampling(plain, domain=1234)
     assert len(sampled) == len(plain) + 1  # the ConntrackState accounting flow; the rest only gain an action
     accounting = [f for f in sampled if f.table == "ConntrackState" and "sample(" in f.actions]
@@ -74,7 +74,7 @@ def test_isolation_and_allow_flows_sample_on_the_destination_node():
     lab.apply(POLICIES)
     topology = build_topology(load_topology(None), lab.state)
     node = lab.state.pod("data/redis").node_name
-    sampled = with_sampling(compile(lab.policy_set, topology, node))
+    sampled = with_sampling(compile_flows(lab.policy_set, topology, node))
     isolation = [f for f in sampled if decode_cookie(f.cookie)[0] == "isolation"]
     assert isolation and all(f.actions.startswith("sample(") and "drop" not in f.actions for f in isolation)
     policy = [f for f in sampled if decode_cookie(f.cookie)[0] == "policy"]

@@ -21,7 +21,7 @@ from labkit.flows.aggregator import (
 )
 from labkit.flows.exporter import export_records
 from labkit.flows.records import AggregatedFlowRecord, FlowRecord, record_from_ipfix
-from labkit.flows.traffic import SHOP_TRAFFIC, generate_traffic
+from labkit.flows.traffic import SHOP_TRAFFIC
 from labkit.flows.transport import IPFIXCollector
 
 T0 = 1_767_225_600
@@ -172,7 +172,7 @@ def shop_run():
     lab = Lab(profile="shop", name="flows-agg")
     lab.apply("notebooks/policies/04-baseline-deny.yaml")
     lab.apply("notebooks/policies/04-web-to-api.yaml")
-    run = generate_traffic(lab, SHOP_TRAFFIC, duration_s=60, seed=5)
+    run = lab.generate_traffic(SHOP_TRAFFIC, duration_s=60, seed=5)
     yield lab, run
     lab.stop()
 

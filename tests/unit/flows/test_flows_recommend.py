@@ -11,7 +11,7 @@ import yaml
 from labkit import Lab
 from labkit.flows.recommend import RecommendationError, Workload, observed_flows, recommend_policies
 from labkit.flows.summary import workload_of
-from labkit.flows.traffic import SHOP_TRAFFIC, TrafficProfile, TrafficRule, generate_traffic
+from labkit.flows.traffic import SHOP_TRAFFIC, TrafficProfile, TrafficRule
 
 PORTS = (8080, 5432, 6379, 9090)
 
@@ -19,7 +19,7 @@ PORTS = (8080, 5432, 6379, 9090)
 @pytest.fixture(scope="module")
 def learned():
     lab = Lab(profile="shop", name="flows-learn")
-    flows = generate_traffic(lab, SHOP_TRAFFIC.apps(), duration_s=300, seed=2).aggregate().flows()
+    flows = lab.generate_traffic(SHOP_TRAFFIC.apps(), duration_s=300, seed=2).aggregate().flows()
     lab.stop()
     return flows
 
@@ -53,7 +53,7 @@ def test_recommended_policies_allow_exactly_what_was_observed(learned, mode, iso
 def test_the_probes_are_denied_after_the_recommendation(learned):
     lab = Lab(profile="shop", name="flows-rec")
     lab.apply(recommend_policies(learned, lab.state).manifests)
-    run = generate_traffic(lab, SHOP_TRAFFIC, duration_s=120, seed=3)
+    run = lab.generate_traffic(SHOP_TRAFFIC, duration_s=120, seed=3)
     after = run.aggregate().flows()
     denied = after[after.verdict != "allow"]
     probes = {r.name for r in SHOP_TRAFFIC.probes().rules}
@@ -110,7 +110,7 @@ def test_allow_listed_namespaces_and_dns():
     profile = TrafficProfile("dns", SHOP_TRAFFIC.apps().rules + (
         TrafficRule("dns", "*/*", "kube-system/coredns", 53, protocol="UDP", connections_per_minute=2,
                     request_bytes=60, response_bytes=120),))
-    flows = generate_traffic(lab, profile, duration_s=120, seed=1).aggregate().flows()
+    flows = lab.generate_traffic(profile, duration_s=120, seed=1).aggregate().flows()
     assert (flows.destinationTransportPort == 53).any()
     assert all(f.destination.namespace != "kube-system" for f in observed_flows(flows, lab.state))
     rec = recommend_policies(flows, lab.state, mode="antrea")

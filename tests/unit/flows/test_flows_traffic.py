@@ -16,7 +16,6 @@ from labkit.flows.traffic import (
     TrafficProfile,
     TrafficRule,
     decide,
-    generate_traffic,
     plan_connections,
     traffic_profile,
 )
@@ -73,7 +72,7 @@ def by_exporter(run):
 
 
 def test_each_agent_fills_only_what_it_knows(xy):
-    run = generate_traffic(xy, PROFILE, duration_s=60)
+    run = xy.generate_traffic(PROFILE, duration_s=60)
     b_ip, c_ip = xy.pod_ip("y/b"), xy.pod_ip("x/c")
     records = by_exporter(run)
     assert set(records) == {(b_ip, "kind-worker"), (b_ip, "kind-worker2"), (c_ip, "kind-worker")}
@@ -127,7 +126,7 @@ spec:
 
 def test_k8s_allow_names_the_policy_but_not_the_rule(xy):
     xy.apply(K8S_ALLOW)
-    records = by_exporter(generate_traffic(xy, PROFILE.only("a-to-b")))
+    records = by_exporter(xy.generate_traffic(PROFILE.only("a-to-b")))
     dst = records[(xy.pod_ip("y/b"), "kind-worker2")][-1]
     assert (dst.ingress_network_policy_name, dst.ingress_network_policy_namespace,
             dst.ingress_network_policy_type, dst.ingress_network_policy_rule_name,
@@ -136,7 +135,7 @@ def test_k8s_allow_names_the_policy_but_not_the_rule(xy):
 
 def test_k8s_isolation_drop_is_type_1_drop_without_name(xy):
     xy.apply(K8S_ISOLATE)
-    run = generate_traffic(xy, PROFILE.only("a-to-b"))
+    run = xy.generate_traffic(PROFILE.only("a-to-b"))
     records = by_exporter(run)
     src, = records[(xy.pod_ip("y/b"), "kind-worker")]
     dst, = records[(xy.pod_ip("y/b"), "kind-worker2")]
@@ -150,7 +149,7 @@ def test_k8s_isolation_drop_is_type_1_drop_without_name(xy):
 
 def test_egress_reject_is_known_only_at_the_source(xy):
     xy.apply(ACNP_REJECT)
-    records = by_exporter(generate_traffic(xy, PROFILE.only("a-to-b")))
+    records = by_exporter(xy.generate_traffic(PROFILE.only("a-to-b")))
     assert set(records) == {(xy.pod_ip("y/b"), "kind-worker")}
     src, = records[(xy.pod_ip("y/b"), "kind-worker")]
     assert (src.egress_network_policy_name, src.egress_network_policy_namespace, src.egress_network_policy_type,
@@ -162,7 +161,7 @@ def test_egress_reject_is_known_only_at_the_source(xy):
 
 def test_annp_allow_is_type_2_with_rule_name(xy):
     xy.apply(ANNP_ALLOW)
-    records = by_exporter(generate_traffic(xy, PROFILE.only("a-to-b")))
+    records = by_exporter(xy.generate_traffic(PROFILE.only("a-to-b")))
     src = records[(xy.pod_ip("y/b"), "kind-worker")][-1]
     assert (src.egress_network_policy_name, src.egress_network_policy_namespace, src.egress_network_policy_type,
             src.egress_network_policy_rule_name, src.egress_network_policy_rule_action) == (
@@ -170,7 +169,7 @@ def test_annp_allow_is_type_2_with_rule_name(xy):
 
 
 def test_services_are_seen_by_the_source_node_only(shop):
-    run = generate_traffic(shop, SHOP_TRAFFIC.only("web-to-api"), duration_s=30)
+    run = shop.generate_traffic(SHOP_TRAFFIC.only("web-to-api"), duration_s=30)
     api = next(s for s in shop.state.services if s.name == "api")
     for e in run.exports:
         r = e.record
@@ -186,7 +185,7 @@ def test_services_are_seen_by_the_source_node_only(shop):
 
 
 def test_counters_are_monotonic_and_deltas_add_up(shop):
-    run = generate_traffic(shop, SHOP_TRAFFIC, duration_s=60, seed=3)
+    run = shop.generate_traffic(SHOP_TRAFFIC, duration_s=60, seed=3)
     series = defaultdict(list)
     for e in run.exports:
         series[(e.exporter, e.record.key)].append(e)
@@ -203,9 +202,9 @@ def test_counters_are_monotonic_and_deltas_add_up(shop):
 
 
 def test_runs_are_deterministic(shop):
-    one = generate_traffic(shop, SHOP_TRAFFIC, duration_s=60, seed=7)
-    two = generate_traffic(shop, SHOP_TRAFFIC, duration_s=60, seed=7)
-    other = generate_traffic(shop, SHOP_TRAFFIC, duration_s=60, seed=8)
+    one = shop.generate_traffic(SHOP_TRAFFIC, duration_s=60, seed=7)
+    two = shop.generate_traffic(SHOP_TRAFFIC, duration_s=60, seed=7)
+    other = shop.generate_traffic(SHOP_TRAFFIC, duration_s=60, seed=8)
     assert one.exports == two.exports and one.exports != other.exports
     assert len({(e.exporter, e.record.key) for e in one.exports}) > 50
     ports = [c.planned.key.source_transport_port for c in one.connections]
@@ -245,8 +244,6 @@ def test_profile_errors_say_where_and_how(shop):
     text = str(info.value)
     assert "protocolFilter" in text and "rule 0 (ping)" in text
     assert "matches no Pod" in text and "svc/backend/api" in text and "8080/TCP (http)" in text
-    with pytest.raises(TrafficError, match="not a lab"):
-        generate_traffic(object(), SHOP_TRAFFIC)
     with pytest.raises(TrafficError, match="no traffic profile"):
         traffic_profile("nope")
 

@@ -9,8 +9,8 @@ import pytest
 
 from labkit import Lab
 from labkit.flows import summary
-from labkit.flows.traffic import SHOP_TRAFFIC, generate_traffic
-from labkit.widgets import CheckFailed
+from labkit.flows.traffic import SHOP_TRAFFIC
+from labkit import CheckFailed
 from labkit.widgets import flows as fw
 
 
@@ -19,7 +19,7 @@ def shop():
     lab = Lab(profile="shop", name="flows-ui")
     lab.apply("notebooks/policies/04-baseline-deny.yaml")
     lab.apply("notebooks/policies/04-web-to-api.yaml")
-    run = generate_traffic(lab, SHOP_TRAFFIC, duration_s=60, seed=1)
+    run = lab.generate_traffic(SHOP_TRAFFIC, duration_s=60, seed=1)
     agg = run.aggregate()
     yield lab, run, agg
     lab.stop()

@@ -21,7 +21,6 @@ from labkit.backends.kind.flows import (AGGREGATOR_MANIFEST, FLOW_AGGREGATOR_ADD
                                         parse_collector, pick_gateway)
 from labkit.flows.aggregator import FlowAggregator, ManualClock, pods_by_ip
 from labkit.flows.records import AggregatedFlowRecord, FlowType, flow_record_template
-from labkit.flows.traffic import generate_traffic
 from labkit.flows.transport import IPFIXExporter
 from labkit.errors import UnsupportedOperation
 
@@ -78,7 +77,7 @@ def test_collector_reads_the_flow_aggregators_ipfix(tmp_path):
     lab = Lab(backend="sim", profile="workshop", start=False, state_dir=tmp_path / "s")
     lab.apply({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                "metadata": {"name": "deny-y", "namespace": "y"}, "spec": {"podSelector": {}, "ingress": []}})
-    run = generate_traffic(lab, _profile(), duration_s=30, seed=3)
+    run = lab.generate_traffic(_profile(), duration_s=30, seed=3)
     with FlowCollector("127.0.0.1", 0, "udp") as collector:
         aggregator = FlowAggregator(clock=ManualClock(), collector=(*collector.address, "udp"),
                                     pods=pods_by_ip(lab.state.pods))
@@ -166,7 +165,7 @@ def test_generate_traffic_on_kind_returns_the_aggregators_records(tmp_path, sys_
 
     monkeypatch.setattr("labkit.backends.kind.backend.FlowCollector", SpyCollector)
     lab.backend, lab.running = backend, True  # the Lab facade dispatches to the backend's hook
-    run = generate_traffic(lab, _profile(), duration_s=30, seed=1)
+    run = lab.generate_traffic(_profile(), duration_s=30, seed=1)
     assert run.connections and len(run.exports) == len(run.connections)
     assert {e.exporter for e in run.exports} == {"flow-aggregator"}
     flows = run.aggregate().flows()

@@ -10,7 +10,8 @@ from labkit import BackendUnavailable, Lab, LabStateError, NotFoundError
 
 def test_public_api_is_exactly_all():
     assert sorted(labkit.__all__) == sorted(
-        ["Lab", "Reachability", "PolicyDiff", "Explanation", "Decision", "Probe", "LabkitError", "ManifestError", "Problem",
+        ["Lab", "BACKENDS", "ovs_available", "Reachability", "PolicyDiff", "Traceflow", "Explanation", "Decision", "Probe",
+         "LabkitError", "ManifestError", "Problem",
          "NotFoundError", "ConflictError", "BackendUnavailable", "UnsupportedOperation", "LabStateError",
          "CommandError", "CheckFailed", "__version__"])
     for name in labkit.__all__:

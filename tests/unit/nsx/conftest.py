@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from labkit.nsx import CertKeyPair, NSXClient, NSXManagerServer
+from labkit.nsx.manager import CertKeyPair, NSXClient, NSXManagerServer
 
 P = "/policy/api/v1"
 CCPS = f"{P}/infra/sites/default/enforcement-points/default/cluster-control-planes"

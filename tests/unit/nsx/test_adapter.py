@@ -14,10 +14,8 @@ from typing import Any
 import pytest
 
 from labkit import Lab
-from labkit.nsx import NSXClient, NSXManagerServer
-from labkit.nsx.interworking import AdapterError, NSXAdapter
+from labkit.nsx import AdapterError, NSXAdapter, NSXClient, NSXManagerServer, start_nsx
 from labkit.nsx.interworking.realize import MANAGED_BY_LABEL, is_managed
-from labkit.nsx.lab import start_nsx
 
 from .conftest import CCPS, GROUPS, POLICIES, cond, nested
 

@@ -23,10 +23,9 @@ from typing import Any
 import pytest
 
 from labkit import Lab
-from labkit.nsx import NSXClient
-from labkit.nsx.errors import NSXUnreachable
-from labkit.nsx.interworking import NSXAdapter
-from labkit.nsx.server import DEFAULT_ADMIN_PASSWORD
+from labkit.nsx import NSXAdapter, NSXClient
+from labkit.nsx.manager.errors import NSXUnreachable
+from labkit.nsx.manager.server import DEFAULT_ADMIN_PASSWORD
 
 from .conftest import GROUPS, POLICIES, cond
 
@@ -49,7 +48,7 @@ class MockProcess:
 
     def start(self) -> MockProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "labkit.nsx.server", "--state-dir", str(self.state_dir), "--port", str(self.port)],
+            [sys.executable, "-m", "labkit.nsx.manager.server", "--state-dir", str(self.state_dir), "--port", str(self.port)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 30

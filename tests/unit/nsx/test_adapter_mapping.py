@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from labkit import Lab
-from labkit.nsx.interworking.inventory import (
+from labkit.nsx.interworking.inventory_report import (
     external_id,
     inventory_objects,
     inventory_updates,

@@ -12,8 +12,8 @@ import urllib.request
 import pytest
 import requests
 
-from labkit.nsx import NSXApiError, NSXUnreachable, self_signed_client_cert
-from labkit.nsx.server import DEFAULT_ADMIN_PASSWORD
+from labkit.nsx.manager import NSXApiError, NSXUnreachable, self_signed_client_cert
+from labkit.nsx.manager.server import DEFAULT_ADMIN_PASSWORD
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from labkit.nsx import NSXApiError
+from labkit.nsx.manager import NSXApiError
 
 from .conftest import CCPS, GROUPS, POLICIES, antrea_group, cond, creates, namespace, pod
 

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from labkit.nsx import NSXManagerServer
+from labkit.nsx.manager import NSXManagerServer
 
 from .conftest import GROUPS, POLICIES, Cluster, cond, namespace, pod
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from labkit.nsx import NSXApiError
-from labkit.nsx.server import DEFAULT_ADMIN_PASSWORD
+from labkit.nsx.manager import NSXApiError
+from labkit.nsx.manager.server import DEFAULT_ADMIN_PASSWORD
 
 from .conftest import GROUPS, POLICIES
 
@@ -21,9 +21,12 @@ def test_patch_creates_with_nsx_metadata(admin):
     assert isinstance(g["_create_time"], int) and g["_create_time"] == g["_last_modified_time"]
 
 
-def test_patch_merges_put_replaces_and_stale_revision_is_412(admin):
+PARTIAL = {"nsx-enable-partial-patch": "true"}
+
+
+def test_partial_patch_merges_put_replaces_and_stale_revision_is_412(admin):
     admin.patch(f"{GROUPS}/g", {"description": "one", "tags": [{"scope": "s", "tag": "t"}]})
-    merged = admin.patch(f"{GROUPS}/g", {"display_name": "G"})
+    merged = admin.request("PATCH", f"{GROUPS}/g", body={"display_name": "G"}, headers=PARTIAL)
     assert merged["description"] == "one" and merged["display_name"] == "G" and merged["_revision"] == 1
     replaced = admin.put(f"{GROUPS}/g", {"display_name": "G2", "_revision": 1})
     assert "description" not in replaced and replaced["_revision"] == 2
@@ -160,7 +163,7 @@ def test_concurrent_writers_are_serialized(admin):
 
 
 def test_plain_http_mode(tmp_path):
-    from labkit.nsx import NSXManagerServer
+    from labkit.nsx.manager import NSXManagerServer
 
     with NSXManagerServer(tmp_path, tls=False) as server:
         assert server.url.startswith("http://")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.nsx import NSXApiError
+from labkit.nsx.manager import NSXApiError
 
 from .conftest import AND, GROUPS, OR, POLICIES, antrea_group, cond, nested
 

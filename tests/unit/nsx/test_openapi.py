@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from labkit.nsx.api import ROUTES
-from labkit.nsx.openapi import MANAGER_SPEC, POLICY_SPECS
+from labkit.nsx.manager.api import ROUTES
+from labkit.nsx.manager.openapi import MANAGER_SPEC, POLICY_SPECS
 
 schemathesis = pytest.importorskip("schemathesis", reason="pip install schemathesis (labkit[test])")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -25,7 +25,7 @@ EXAMPLES_PER_OPERATION = 8
 def live(tmp_path_factory):
     """One mock for the module, with a registered cluster, a group and a policy, so generated
     requests can reach existing objects too."""
-    from labkit.nsx import NSXManagerServer
+    from labkit.nsx.manager import NSXManagerServer
 
     with NSXManagerServer(tmp_path_factory.mktemp("nsx-openapi")) as nsx:
         admin = nsx.client()

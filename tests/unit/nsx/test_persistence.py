@@ -10,9 +10,8 @@ from pathlib import Path
 
 import requests
 
-import labkit.nsx
-from labkit.nsx import NSXManagerServer
-from labkit.nsx.server import DEFAULT_ADMIN_PASSWORD
+from labkit.nsx.manager import NSXManagerServer
+from labkit.nsx.manager.server import DEFAULT_ADMIN_PASSWORD
 
 from .conftest import CCPS, GROUPS, POLICIES, antrea_group, cond
 
@@ -52,16 +51,11 @@ def test_stop_is_idempotent_and_closes_keep_alive_connections(tmp_path):
     assert not server.running
 
 
-def test_public_surface():
-    for name in labkit.nsx.__all__:
-        assert hasattr(labkit.nsx, name), name
-
-
 def test_serve_cli_prints_where_and_stops_on_ctrl_c(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys; from labkit.nsx.server import serve; sys.exit(serve(sys.argv[1:]))",
+         "import sys; from labkit.nsx.manager.server import serve; sys.exit(serve(sys.argv[1:]))",
          "serve", "--state-dir", str(tmp_path / "state"), "--admin-password", "Secret1!Secret1!"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )

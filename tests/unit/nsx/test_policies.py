@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.nsx import NSXApiError
+from labkit.nsx.manager import NSXApiError
 
 from .conftest import GROUPS, POLICIES, antrea_group, cond
 
@@ -206,7 +206,8 @@ def test_desired_state_for_the_adapter(cluster, admin, groups):
     assert [p["id"] for p in before["security_policies"]] == ["p"]
     assert sorted(g["id"] for g in before["groups"]) == ["be", "fe"]
     assert [s["id"] for s in before["services"]] == ["HTTP"]
-    admin.patch(f"{GROUPS}/fe", {"description": "touched"})
+    admin.request("PATCH", f"{GROUPS}/fe", body={"description": "touched"},
+                  headers={"nsx-enable-partial-patch": "true"})
     assert cluster.client.desired_state(cluster.name)["generation"] > before["generation"]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.nsx import NSXApiError
+from labkit.nsx.manager import NSXApiError
 
 TF = "/policy/api/v1/infra/antrea/traceflows"
 

@@ -189,10 +189,10 @@ def test_a_dpu_spends_no_host_cpu():
 
 def _matrix():
     from labkit import Lab
-    from labkit.smartnic import course
+    from labkit.smartnic import exercises
 
     with Lab(backend="sim", profile="workshop", name="nic-unit") as lab:
-        lab.apply(course.SOLUTION)
+        lab.apply(exercises.SOLUTION)
         return lab.reachability(port=80)
 
 
