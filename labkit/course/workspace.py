@@ -180,7 +180,12 @@ class SyncReport:
 
     def lines(self) -> list[str]:
         out = [f"{'created' if self.created else 'updated'} workspace {self.workspace} (course version {self.version})"]
-        for label, names in (("added", self.added), ("updated", self.updated), ("restored", self.restored),
+        if self.created:
+            notebooks = sum(1 for name in self.added if name.endswith(".ipynb"))
+            out.append(f"  {len(self.added)} files: {notebooks} notebooks and the files they read; open it with "
+                       f"'jupyter lab --notebook-dir {self.workspace}' (or bash scripts/lab)")
+        for label, names in (("added", [] if self.created else self.added), ("updated", self.updated),
+                             ("restored", self.restored),
                              ("reset to the course's version", self.reset), ("removed", self.removed)):
             if names:
                 out.append(f"  {label}: {', '.join(names)}")
@@ -323,6 +328,37 @@ def init_workspace(directory: str | os.PathLike | None = None, course: str | os.
     return report
 
 
+def nbgitpuller_url(hub: str, repo: str, branch: str = "main", notebook: str = "notebooks/00-start-here.ipynb",
+                    targetpath: str = "labkit") -> str:
+    """An nbgitpuller link for a JupyterHub that has nbgitpuller installed in the users' environment.
+
+    The form is nbgitpuller's (``docs/topic/url-options.rst``: ``repo``, ``branch``, ``targetpath``,
+    ``urlpath``), through the hub's ``/hub/user-redirect/`` so one link serves every learner; for
+    JupyterLab, ``urlpath`` is ``lab/tree/<targetpath>/<notebook>``. The first click clones
+    ``repo`` into ``~/<targetpath>``; later clicks merge the course's changes with nbgitpuller's
+    rules (which line-merge notebooks: see the module docstring for how ``labkit course init``
+    differs). ``repo`` is anything ``git clone`` accepts, a path on the hub's machine included.
+    """
+    from urllib.parse import quote, urlencode, urlsplit
+
+    problems = []
+    if urlsplit(hub).scheme not in ("http", "https") or not urlsplit(hub).netloc:
+        problems.append(f"--hub {hub!r}: expected the hub's base URL, e.g. https://hub.example.org")
+    if not repo.strip() or any(c.isspace() for c in repo):
+        problems.append(f"--repo {repo!r}: expected a git URL or a path, without spaces")
+    if not branch or any(c.isspace() or c in "~^:?*[\\" for c in branch) or ".." in branch:
+        problems.append(f"--branch {branch!r}: expected a git branch name, e.g. main")
+    parts = [p for p in f"{targetpath}/{notebook}".split("/") if p]
+    if ".." in parts or targetpath.startswith("/") or notebook.startswith("/") or not notebook.endswith(".ipynb"):
+        problems.append(f"--targetpath {targetpath!r} / --notebook {notebook!r}: expected relative paths, the "
+                        "notebook ending in .ipynb (e.g. --targetpath labkit --notebook notebooks/00-start-here.ipynb)")
+    if problems:
+        raise LabkitError("cannot build the nbgitpuller link:\n  " + "\n  ".join(problems))
+    query = urlencode({"repo": repo, "branch": branch, "targetpath": targetpath,
+                       "urlpath": "lab/tree/" + "/".join(parts)}, quote_via=quote, safe="/")
+    return f"{hub.rstrip('/')}/hub/user-redirect/git-pull?{query}"
+
+
 def _labkit_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -341,5 +377,6 @@ def workspace_learner(workspace: str | os.PathLike) -> str:
 
 
 __all__ = ["init_workspace", "find_workspace", "is_workspace", "default_workspace", "course_files", "fingerprint",
-           "read_manifest", "workspace_learner", "resolve_course_file", "course_dir", "SyncReport", "STATE_DIR",
+           "read_manifest", "workspace_learner", "resolve_course_file", "course_dir", "nbgitpuller_url", "SyncReport",
+           "STATE_DIR",
            "WORKSPACE_ENV", "COURSE_PATTERN"]
