@@ -191,6 +191,19 @@ def workspace_progress(workspace: str | os.PathLike) -> list[ExerciseProgress]:
     return list(rows.values())
 
 
+def find_workspaces(patterns: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """The workspaces the patterns name (paths or globs, ``~`` expanded), sorted, each once."""
+    import glob
+
+    items = [patterns] if isinstance(patterns, (str, os.PathLike)) else list(patterns)
+    found: dict[Path, None] = {}
+    for item in items:
+        for match in sorted(glob.glob(os.path.expanduser(str(item)))):
+            if is_workspace(match):
+                found[Path(match).resolve()] = None
+    return list(found)
+
+
 def check_workspaces(workspaces: Iterable[str | os.PathLike]) -> list[Path]:
     """The given directories, each checked to be a workspace (every bad one reported at once)."""
     from ..errors import NotFoundError
@@ -277,4 +290,4 @@ def board_html(frame: "pd.DataFrame", title: str = "Class progress") -> str:
 
 
 __all__ = ["record_check", "read_records", "progress_frame", "workspace_progress", "board_table", "board_html",
-           "notebook_exercises", "course_exercises", "check_workspaces", "current_notebook", "PROGRESS_ENV", "COLUMNS"]
+           "notebook_exercises", "course_exercises", "check_workspaces", "find_workspaces", "current_notebook", "PROGRESS_ENV", "COLUMNS"]

@@ -9,7 +9,6 @@ Nothing leaves the machine: the board reads files, as ``labkit course progress``
 
 from __future__ import annotations
 
-import glob
 import os
 import threading
 import time
@@ -18,20 +17,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..course.progress import board_html, progress_frame
-from ..course.workspace import is_workspace
+from ..course.progress import board_html, find_workspaces, progress_frame
 from ._style import ERROR, esc
-
-
-def find_workspaces(patterns: str | os.PathLike | list[str | os.PathLike]) -> list[Path]:
-    """The workspaces the patterns name (paths or globs, ``~`` expanded), sorted, each once."""
-    items = [patterns] if isinstance(patterns, (str, os.PathLike)) else list(patterns)
-    found: dict[Path, None] = {}
-    for item in items:
-        for match in sorted(glob.glob(os.path.expanduser(str(item)))):
-            if is_workspace(match):
-                found[Path(match).resolve()] = None
-    return list(found)
 
 
 class ProgressBoard(widgets.VBox):
