@@ -105,8 +105,17 @@ def workspace_of(spawner) -> str:
     return os.path.join(os.path.expanduser(f"~{spawner.user.name}"), WORKSPACE)
 
 
+def lab_states_of(spawner) -> str:
+    """Where the learner's labs keep their state. Short on purpose: an ovs lab's OVS sockets live
+    below it (``<dir>/<lab>/ovs/<node>/run/ovs-vswitchd.ctl``) and AF_UNIX paths are at most 107 bytes,
+    so this directory must stay within about 50 characters."""
+    if SPAWNER == "simple":
+        return str(STATE / "labs" / spawner.user.name)
+    return os.path.join(os.path.expanduser(f"~{spawner.user.name}"), ".local", "state", "labkit")
+
+
 # labkit commands in the learner's terminals find the workspace; lab names use JUPYTERHUB_USER.
-c.Spawner.environment = {"LABKIT_WORKSPACE": workspace_of}
+c.Spawner.environment = {"LABKIT_WORKSPACE": workspace_of, "LABKIT_STATE_DIR": lab_states_of}
 
 
 def init_workspace(spawner) -> None:

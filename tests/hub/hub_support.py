@@ -147,10 +147,19 @@ class Hub:
             time.sleep(0.2)
 
     def server_pid(self, name: str) -> int:
-        """The pid of ``name``'s single-user server (from the hub's spawner state)."""
-        model = self.api("GET", f"/users/{name}", params={"include_stopped_servers": "0"}).json()
-        state = model["servers"][""].get("state") or {}
-        return int(state["pid"])
+        """The pid of ``name``'s single-user server: the ``jupyterhub-singleuser`` process whose
+        environment says ``JUPYTERHUB_USER=<name>`` (the spawner's state needs admin:server_state)."""
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if b"jupyterhub-singleuser" not in (proc / "cmdline").read_bytes():
+                    continue
+                if f"JUPYTERHUB_USER={name}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                    return int(proc.name)
+            except OSError:
+                continue
+        raise LookupError(f"no single-user server of {name} is running")
 
     # ------------------------------------------------------------------ browser-like sessions
 
