@@ -63,7 +63,11 @@ def _cell(value) -> str:
         return ",".join(f"{k}={v}" for k, v in sorted(value.items())) or "<none>"
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or "<none>"
-    if value is None or value != value:  # None or NaN
+    try:
+        missing = value is None or bool(value != value)  # None or NaN
+    except TypeError:  # pandas' NA (a nullable column) has no truth value
+        missing = True
+    if missing:
         return "<none>"
     return str(value)
 

@@ -49,7 +49,9 @@ def limits() -> pd.DataFrame:
          "keys": "one Curve25519 key pair per Node; public key in annotation node.antrea.io/wireguard-public-key",
          "Antrea implementation": "antrea-wg0; peer pod CIDRs routed to it instead of the tunnel"},
     ]
-    return pd.DataFrame(rows).set_index("mode")
+    from .._util.display import full_text
+
+    return full_text(pd.DataFrame(rows).set_index("mode"))
 
 
 def real_capture(mode: str = "wireGuard") -> pd.DataFrame | str:

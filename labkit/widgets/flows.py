@@ -165,7 +165,7 @@ class FlowTable(widgets.VBox):
         self.max_rows = max_rows
         self.frame: "pd.DataFrame" = records_to_frame([])
         self._verdict = widgets.ToggleButtons(options=["all", "allow", "drop", "reject", "denied"],
-                                              style={"button_width": "64px"})
+                                              style={"button_width": "auto"})
         self._namespace = widgets.Dropdown(options=[("all", "")], value="", description="namespace",
                                            layout=widgets.Layout(width="220px"))
         self._text = widgets.Text(placeholder="filter (pod, service, policy; !text excludes)",
