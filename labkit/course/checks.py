@@ -107,6 +107,14 @@ class CheckResult:
         return {"text/plain": repr(self), "text/html": self._repr_html_(), CHECK_MIME: self.to_dict()}
 
 
+def stopped_lab(title: str, lab_name: str = "") -> CheckResult:
+    """The result of a check on a stopped lab: after "Run All" the notebook's last cell
+    (``lab.stop()``) has run, and a check cell run again afterwards finds no lab to measure."""
+    name = f" {lab_name!r}" if lab_name else ""
+    return CheckResult(title, False, f"the lab{name} is stopped (the notebook's last cell, lab.stop(), ran)",
+                       hint="run lab.start() (or the notebook's Lab cell and the cells after it), then this cell again")
+
+
 def conclude(result: CheckResult) -> CheckResult:
     """Record ``result`` in the learner's workspace, then return it (the notebook displays it).
 
@@ -130,4 +138,4 @@ def _display(result: CheckResult) -> None:
     display(result)
 
 
-__all__ = ["CheckResult", "conclude", "grading", "GRADING_ENV", "CHECK_MIME"]
+__all__ = ["CheckResult", "conclude", "grading", "stopped_lab", "GRADING_ENV", "CHECK_MIME"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..course.checks import CheckResult, conclude
+from ..course.checks import CheckResult, conclude, stopped_lab
 from ..errors import CheckFailed
 from .profiles import get_profile
 from .workload_model import Workload, compare
@@ -62,6 +62,8 @@ def blocked_attempts(action: str, logging: bool, attempts_per_s: float = 2000.0)
 def check_offload_friendly_block(lab: Any, port: int = 80, profile: str = "connectx-class",
                                  title: str = "Exercise 8") -> CheckResult:
     """Exercise 8: z cannot reach x on TCP/``port``, by Drop (no packet-in) and without audit logging."""
+    if not getattr(lab, "running", True):
+        return conclude(stopped_lab(title, getattr(lab, "name", "")))
     observed = lab.reachability(port=port, sources=Z_PODS, destinations=X_PODS)
     verdicts = {observed[s, d] for s in Z_PODS for d in X_PODS}
     problems = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING
 
-from ..course.checks import CheckResult, conclude
+from ..course.checks import CheckResult, conclude, stopped_lab
 from ..errors import CheckFailed
 from ..policy.probe import Probe
 from ..policy.reachability import Reachability
@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
 def reachability_result(lab: "Lab", expected: str | Reachability, port: int | None = 80, protocol: str = "TCP",
                         title: str = "check", hint: str = "", denied_as_drop: bool = False) -> CheckResult:
     """The comparison behind :func:`check_reachability`, not yet concluded (nothing shown, recorded or raised)."""
+    if not lab.running:
+        return stopped_lab(title, lab.name)
     intended = Reachability.from_text(expected) if isinstance(expected, str) else expected
     observed = lab.reachability(port=None if protocol.upper() == "ICMP" else port, protocol=protocol,
                                 sources=list(intended.sources), destinations=list(intended.destinations))
@@ -104,6 +106,8 @@ def intended_matrix(lab: "Lab", intent: list[str], probe: str) -> Reachability:
 def check_intent(lab: "Lab", intent: list[str], probes: list[str], title: str = "check",
                  hint: str = "") -> CheckResult:
     """Least privilege: for every probe, exactly the intended flows are allowed, everything else denied."""
+    if not lab.running:
+        return conclude(stopped_lab(title, lab.name))
     results = []
     for probe in probes:
         p = parse_probe(probe)

@@ -100,3 +100,18 @@ def test_the_nsx_console_form_shows_what_was_traced():
     finally:
         nsx.stop()
         lab.stop()
+
+
+def test_a_check_run_again_after_lab_stop_says_what_to_do(monkeypatch):
+    """After Run All the notebook's last cell has stopped the lab; a learner who then runs a check
+    cell again gets a "not yet" that says so, not a LabStateError traceback."""
+    from labkit.smartnic import exercises
+    from labkit.widgets import check_intent, check_reachability
+
+    monkeypatch.delenv("LABKIT_GRADING", raising=False)
+    lab = Lab(profile="workshop", name="stopped")
+    lab.stop()
+    for result in (check_reachability(lab, "\n   x/a\nx/b .\n", title="Exercise 0"),
+                   check_intent(lab, ["x/a -> x/b : TCP/80"], ["TCP/80"], title="Exercise 4"),
+                   exercises.check_offload_friendly_block(lab, title="Exercise 8")):
+        assert not result and "lab 'stopped' is stopped" in result.summary and "lab.start()" in result.hint
