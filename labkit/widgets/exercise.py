@@ -116,7 +116,8 @@ def check_intent(lab: "Lab", intent: list[str], probes: list[str], title: str = 
     failed = [r for r in results if not r.passed]
     if not failed:
         return conclude(CheckResult(title, True, f"exactly the {len(intent)} intended flows are allowed on "
-                                                 f"{', '.join(probes)}", data=[r.data for r in results]))
+                                                 f"{', '.join(probes)} ({lab.backend_name} backend)",
+                                    data=[r.data for r in results]))
     problems = [f"{r.title}: {p}" for r in failed for p in r.problems]
     items = [f"{esc(r.title)}: {item}" for r in failed for item in r.items_html]
     return conclude(CheckResult(title, False, f"{len(problems)} cell(s) differ from the intent on "
