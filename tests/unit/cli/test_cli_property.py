@@ -216,3 +216,14 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
     proc.stdout.close()  # the reader is gone before the first line (as `| head -0`)
     err = proc.stderr.read().decode()
     assert proc.wait(120) == 141 and err == "", err
+
+
+def test_every_backend_up_offers_is_in_the_readme():
+    """Issue 14: `labkit up --help` offered k8s, which the README never mentioned."""
+    readme = (ROOT / "README.md").read_text()
+    action = next(a for a in cli.build_parser()._subparsers._group_actions[0].choices["up"]._actions
+                  if "--backend" in a.option_strings)
+    for backend in action.choices:
+        if backend != "auto":
+            assert f"| `{backend}`" in readme, f"README's backend table lacks {backend}"
+    assert "backend=\"auto\"" in readme or "`auto`" in readme
