@@ -71,13 +71,18 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab_server(tmp_path_factory):
-    """JupyterLab on 127.0.0.1 (isolated dirs) serving a fresh learner workspace; yields (url, workspace)."""
+def browser_available():
+    """Skip (fail on CI) when Chromium or Playwright is missing; other browser tests use it too."""
     why = _missing()
     if why:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"browser test cannot run on CI: {why}")
         pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory, browser_available):
+    """JupyterLab on 127.0.0.1 (isolated dirs) serving a fresh learner workspace; yields (url, workspace)."""
     from labkit.course.workspace import init_workspace
 
     tmp = tmp_path_factory.mktemp("browser")

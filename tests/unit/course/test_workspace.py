@@ -33,7 +33,7 @@ def edit_source(path: Path, cell_id: str, text: str) -> None:
 
 
 def test_init_copies_the_course_and_the_files_it_reads(course, tmp_path):
-    (course / "trainer").mkdir()
+    (course / "trainer").mkdir(exist_ok=True)
     (course / "trainer" / "board.ipynb").write_text("{}")
     (course / ".ipynb_checkpoints").mkdir()
     (course / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
