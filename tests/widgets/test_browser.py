@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -104,8 +105,9 @@ def lab_server(tmp_path_factory, browser_available):
     for name in ("LABKIT_GRADING", "LABKIT_PROGRESS", "LABKIT_WORKSPACE"):
         env.pop(name, None)  # a learner's server: checks report, and record into the workspace
     port = _free_port()
+    token = secrets.token_hex(16)  # a server on 127.0.0.1 still authenticates (the page logs in with it once)
     argv = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-            "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={workspace}",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={workspace}",
             f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={home / 'workspaces'}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         argv.append("--allow-root")
@@ -116,13 +118,13 @@ def lab_server(tmp_path_factory, browser_available):
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2):
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2):
                     break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"jupyter lab did not start; log:\n{(tmp / 'jupyter.log').read_text()[-3000:]}")
                 time.sleep(0.3)
-        yield url, workspace
+        yield url, workspace, token
     finally:
         server.terminate()
         try:
@@ -137,10 +139,14 @@ def lab_server(tmp_path_factory, browser_available):
 def page(lab_server):
     from playwright.sync_api import sync_playwright
 
+    url, _, token = lab_server
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            yield browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(f"{url}/lab?token={token}")  # the server sets its login cookie; later pages need no token
+            page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+            yield page
         finally:
             browser.close()
 
@@ -243,7 +249,7 @@ def shut_down_kernels(page, url: str) -> None:
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_run_all_reaches_the_last_cell(lab_server, page, name, tmp_path):
-    url, workspace = lab_server
+    url, workspace, _ = lab_server
     open_notebook(page, url, name)
     run_all(page)
     nb = saved_notebook(page, workspace, name)
@@ -262,7 +268,7 @@ def test_run_all_reaches_the_last_cell(lab_server, page, name, tmp_path):
 
 
 def test_00_apply_in_the_editor_turns_not_yet_into_passed(lab_server, page, tmp_path):
-    url, _ = lab_server
+    url, _, _ = lab_server
     open_notebook(page, url, "00-start-here.ipynb")
     run_all(page)
     check = cell_with(page, "check_reachability(lab")
@@ -295,7 +301,7 @@ def test_00_apply_in_the_editor_turns_not_yet_into_passed(lab_server, page, tmp_
 def test_01_a_typed_solution_turns_not_yet_into_passed(lab_server, page, tmp_path):
     from playwright.sync_api import expect
 
-    url, _ = lab_server
+    url, _, _ = lab_server
     open_notebook(page, url, "01-kubernetes-networkpolicy.ipynb")
     run_all(page)
     checks = code_cells(page).filter(has_text="check_reachability(lab")
@@ -317,7 +323,7 @@ def test_01_a_typed_solution_turns_not_yet_into_passed(lab_server, page, tmp_pat
 def test_03_a_typed_answer_turns_not_yet_into_passed(lab_server, page, tmp_path):
     from playwright.sync_api import expect
 
-    url, workspace = lab_server
+    url, workspace, _ = lab_server
     open_notebook(page, url, "03-tiers-and-troubleshooting.ipynb")
     run_all(page)
     answer = cell_with(page, "blocked_by = ")
