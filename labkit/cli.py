@@ -3,20 +3,27 @@
 A lab's definition persists in a state directory (``$LABKIT_STATE_DIR/<name>``, default
 ``~/.local/state/labkit/<name>``) so that ``labkit up``, ``apply``, ``matrix`` ... run as separate
 processes against the same lab.
+
+Errors: a user error is one line on stderr (``error: <what>, <where>; <how to fix>``) and exit
+code 1; a usage error (a bad option or value) is argparse's usage line and exit code 2; never a
+traceback. A closed pipe (``labkit get pods | head -1``) ends the command quietly (exit code 141,
+as a shell reports SIGPIPE).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
 from .errors import LabkitError
-from .lab import BACKENDS, Lab, default_state_root, ovs_available
-from .model.manifest import load_manifest, parse_manifest
+from .lab import BACKENDS, LAB_NAME, Lab, default_state_root, ovs_available
+from .model.kinds import KIND_ALIASES
+from .model.manifest import YAML_SUFFIXES, load_manifest, parse_manifest
 from .model.profile import available_profiles
 
 EPILOG = """examples:
@@ -34,6 +41,8 @@ EPILOG = """examples:
   labkit up --kube-api                    ... and serve it to kubectl: export KUBECONFIG=$(labkit kubeconfig)
   labkit down                             stop the lab and remove its state
   labkit notebooks run --solve            execute the course headless (sim); executed copies + summary.json
+  labkit course init ~/labkit-course      a learner's own copy of the course (re-run: update, keep their work)
+  labkit course progress /home/*/labkit-course   the trainer's board: one row per learner and exercise
   labkit binder-link --repo OWNER/NAME --ref main --notebook notebooks/00-start-here.ipynb
 """
 
@@ -57,7 +66,11 @@ def _cell(value) -> str:
         return ",".join(f"{k}={v}" for k, v in sorted(value.items())) or "<none>"
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or "<none>"
-    if value is None or value != value:  # None or NaN
+    try:
+        missing = value is None or bool(value != value)  # None or NaN
+    except TypeError:  # pandas' NA (a nullable column) has no truth value
+        missing = True
+    if missing:
         return "<none>"
     return str(value)
 
@@ -78,9 +91,8 @@ def _load(args) -> Lab:
 def cmd_up(args) -> int:
     directory = Path(args.state_dir) if args.state_dir else default_state_root() / args.name
     if (directory / "lab.json").exists():
-        print(f"lab {args.name!r} already exists ({directory}); use it, or 'labkit down --name {args.name}' first",
-              file=sys.stderr)
-        return 1
+        raise LabkitError(f"lab {args.name!r} already exists ({directory}); use it, or 'labkit down --name "
+                          f"{args.name}' first")
     options = {"context": args.context} if args.context else {}
     if args.from_snapshot and args.kube_api:
         raise LabkitError("--kube-api does not serve a lab loaded --from-snapshot yet; leave out --kube-api "
@@ -126,9 +138,10 @@ def cmd_down(args) -> int:
                 Lab.resume(directory.name, directory).stop()
             except LabkitError as exc:
                 print(f"warning: {directory.name}: {exc}", file=sys.stderr)
-        if directory.exists():
+        swept = [] if args.all else _sweep_ovs(f"{args.name}")  # a crashed lab's namespaces and daemons
+        if directory.exists() or swept:
             shutil.rmtree(directory, ignore_errors=True)
-            print(f"lab {directory.name!r} removed")
+            print(f"lab {directory.name!r} removed" + (f" (swept {len(swept)} leftover ovs resources)" if swept else ""))
         elif not args.all:
             print(f"no lab {directory.name!r}")
     if args.all:
@@ -157,6 +170,19 @@ def cmd_kubeconfig(args) -> int:
                           f"'labkit down --name {args.name}' and 'labkit up --kube-api' again")
     print(record.kubeconfig)
     return 0
+
+
+def _sweep_ovs(lab: str) -> list[str]:
+    """What a crashed ovs lab named ``lab`` left (its namespaces, daemons and registry entry), removed
+    as ``down --all`` would, for this lab only; [] when ovs cannot run here or nothing was left."""
+    if not ovs_available()[0]:
+        return []
+    try:
+        from .backends.ovs import sweep
+        from .backends.ovs.names import lab_prefix
+    except ImportError:
+        return []
+    return list(sweep(lab_prefix(lab)))
 
 
 def _sweep_backends() -> None:
@@ -198,17 +224,66 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _sources(args) -> list[str]:
+def _sources(args, verb: str = "apply") -> list[str]:
+    """The manifests of ``-f``: file and directory paths as given (errors then name the file and
+    line), standard input as text. Each must be UTF-8 text with at least one object, as kubectl
+    requires ("error: no objects passed to apply")."""
     files = args.filename or []
     if not files:
         raise LabkitError("no manifest given: use -f FILE (or -f - for standard input)")
-    return [sys.stdin.read() if f == "-" else f for f in files]
+    sources = []
+    for name in files:
+        if name == "-":
+            text = _decode(sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read(), "<stdin>")
+            if not _has_objects(text):
+                raise LabkitError(f"no objects passed to {verb}: standard input holds no YAML document")
+            sources.append(text)
+            continue
+        path = Path(name).expanduser()
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES)
+            for f in inside:
+                _decode(_read_bytes(f), str(f))
+            if not any(_has_objects(f.read_text()) for f in inside):
+                raise LabkitError(f"no objects passed to {verb}: directory {name} has no YAML file with an object "
+                                  f"({', '.join(YAML_SUFFIXES)})")
+        elif path.is_file():
+            if not _has_objects(_decode(_read_bytes(path), name)):
+                raise LabkitError(f"no objects passed to {verb}: {name} holds no YAML document")
+        sources.append(name)  # a missing file: the manifest loader says where it looked
+    return sources
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LabkitError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _decode(data: bytes | str, where: str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LabkitError(f"{where}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); a manifest "
+                          "is YAML text: save it as UTF-8") from None
+
+
+def _has_objects(text: str) -> bool:
+    """Any non-comment, non-separator line: YAML with no document at all holds no object."""
+    return any(line.strip() and not line.lstrip().startswith("#") and line.strip() not in ("---", "...")
+               for line in text.splitlines())
 
 
 def cmd_apply(args) -> int:
+    sources = _sources(args, "apply")
     lab = _load(args)
-    for source in _sources(args):
-        result = lab.apply(source)
+    results = [lab.apply(source) for source in sources]
+    if not any(r.changes for r in results):  # e.g. documents that are all `null`
+        raise LabkitError("no objects passed to apply: the manifest's documents are empty")
+    for result in results:
         print(result.changes_text())
         for warning in result.warnings:  # kubectl prints the API server's warnings on stderr
             print(f"Warning: {warning}", file=sys.stderr)
@@ -217,8 +292,8 @@ def cmd_apply(args) -> int:
 
 
 def cmd_delete(args) -> int:
+    targets = list(args.refs) + _sources(args, "delete") if args.filename else list(args.refs)
     lab = _load(args)
-    targets = list(args.refs) + _sources(args) if args.filename else list(args.refs)
     if not targets:
         raise LabkitError("nothing to delete: give -f FILE or a reference like acnp/NAME or netpol/NS/NAME")
     for target in targets:
@@ -389,7 +464,7 @@ def _diff(args) -> int:
 def cmd_validate(args) -> int:
     """Validate manifests; against a lab's objects when one exists, else on their own."""
     directory = Path(args.state_dir) if args.state_dir else default_state_root() / args.name
-    for source in _sources(args):
+    for source in _sources(args, "validate"):
         if (directory / "lab.json").exists():
             lab = _load(args)
             items, problems = parse_manifest(source)
@@ -406,13 +481,20 @@ def cmd_label(args) -> int:
     lab = _load(args)
     labels: dict[str, str | None] = {}
     for item in args.labels:
-        if item.endswith("-"):
-            labels[item[:-1]] = None
-        elif "=" in item:
+        if "=" in item:
             key, value = item.split("=", 1)
             labels[key] = value
+        elif item.endswith("-"):
+            labels[item[:-1]] = None
         else:
-            raise LabkitError(f"label {item!r} must be key=value (or key- to remove)")
+            raise LabkitError(f"label {item!r} must be key=value (or key- to remove), e.g. quarantine=true")
+    from .model.selectors import label_key_error, label_value_error
+
+    problems = [label_key_error(k) or (label_value_error(v) if v is not None else None) for k, v in labels.items()]
+    problems = [p for p in problems if p]
+    if problems:
+        raise LabkitError("; ".join(problems) + "; nothing was labeled (Kubernetes label syntax: "
+                          "[prefix/]name=value, e.g. app.kubernetes.io/part-of=shop)")
     lab.label(args.target, **labels)
     lab.save()
     print(f"{args.target} labeled")
@@ -459,6 +541,30 @@ def cmd_notebooks(args) -> int:
                            timeout_s=args.timeout, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(result.table())
     return 0 if result.passed else 1
+
+
+def cmd_course(args) -> int:
+    if args.course_command == "init":
+        from .course.workspace import init_workspace
+
+        report = init_workspace(args.directory, course=args.course, learner=args.learner, reset=args.reset or ())
+        print(report)
+        return 0
+    if args.course_command == "progress":
+        from .course.progress import board_table, progress_frame
+
+        frame = progress_frame(args.workspaces)
+        if args.output == "json":
+            print(frame.to_json(orient="records", indent=1))
+        elif args.output == "csv":
+            print(frame.to_csv(index=False), end="")
+        else:
+            print(board_table(frame))
+        return 0
+    from .course.workspace import nbgitpuller_url
+
+    print(nbgitpuller_url(args.hub, args.repo, branch=args.branch, notebook=args.notebook, targetpath=args.targetpath))
+    return 0
 
 
 def cmd_binder_link(args) -> int:
@@ -575,13 +681,59 @@ OWNED_COMMANDS = (cmd_status, cmd_apply, cmd_delete, cmd_get, cmd_matrix, cmd_ex
                   cmd_lint, cmd_flows, cmd_encryption, cmd_capture)
 
 
+def lab_name_arg(text: str) -> str:
+    if not LAB_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a lab name: use 1-16 characters of a-z, 0-9 and '-', "
+                                         "starting with a letter or digit")
+    return text
+
+
+def path_arg(text: str) -> str:
+    if "\0" in text:
+        raise argparse.ArgumentTypeError("a path cannot contain a NUL byte")
+    return text
+
+
+def port_number(text: str) -> int:
+    """A TCP/UDP/SCTP port, 1-65535 (as Kubernetes validates a NetworkPolicy port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number: use 1-65535")
+    return port
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} seconds: give a positive, finite number")
+    return value
+
+
+GET_KINDS = sorted(set(KIND_ALIASES) | {"policies"})
+
+
+def get_kind(text: str) -> str:
+    if text.lower() not in GET_KINDS:
+        raise argparse.ArgumentTypeError(f"unknown kind {text!r}; use one of pods, nodes, ns, svc, deploy, netpol, "
+                                         "acnp, annp, tiers, cg, grp or policies")
+    return text.lower()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit", description="Run an Antrea policy lab (sim, ovs or kind backend) from the shell.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--name", default="lab", help="lab name (default: lab)")
-    common.add_argument("--state-dir", help="state directory of the lab (default: $LABKIT_STATE_DIR/<name>)")
+    common.add_argument("--name", default="lab", type=lab_name_arg,
+                        help="lab name: 1-16 characters of a-z, 0-9 and '-' (default: lab)")
+    common.add_argument("--state-dir", type=path_arg,
+                        help="state directory of the lab (default: $LABKIT_STATE_DIR/<name>)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, func: Callable, help_: str, **kwargs) -> argparse.ArgumentParser:
@@ -624,21 +776,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("get", cmd_get, "kubectl-like table of one kind: pods, nodes, ns, svc, deploy, netpol, acnp, annp, "
                             "tiers, cg, grp, or 'policies' (all, in effective order; Antrea-native ones with the "
                             "status Antrea writes: phase, nodes, Realizable)")
-    p.add_argument("kind")
+    p.add_argument("kind", type=get_kind, help="pods, nodes, ns, svc, deploy, netpol, acnp, annp, tiers, cg, grp "
+                                                "or policies")
     p.add_argument("-n", "--namespace")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p = add("matrix", cmd_matrix, "reachability matrix between pods for one port/protocol")
-    p.add_argument("--port", type=int, default=80)
+    p.add_argument("--port", type=port_number, default=80, help="destination port, 1-65535 (default: 80)")
     p.add_argument("--protocol", default="TCP", type=str.upper, choices=("TCP", "UDP", "SCTP", "ICMP"))
-    p.add_argument("--src-port", type=int, default=None, help="client source port (default: ephemeral)")
+    p.add_argument("--src-port", type=port_number, default=None, help="client source port (default: ephemeral)")
     p.add_argument("-n", "--namespace", action="append", help="only pods of this namespace (repeatable)")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p = add("explain", cmd_explain, "which rule decides SRC -> DST, on the egress and the ingress side")
     p.add_argument("src", help="source pod as namespace/name")
     p.add_argument("dst", help="destination pod as namespace/name")
-    p.add_argument("--port", type=int, default=80)
+    p.add_argument("--port", type=port_number, default=80, help="destination port, 1-65535 (default: 80)")
     p.add_argument("--protocol", default="TCP", type=str.upper, choices=("TCP", "UDP", "SCTP", "ICMP"))
-    p.add_argument("--src-port", type=int, default=None)
+    p.add_argument("--src-port", type=port_number, default=None)
     p.add_argument("-o", "--output", choices=("text", "json"), default="text")
     p = add("diff", cmd_diff,
             "what a policy change opens and closes, without applying it: the connections (source, destination, "
@@ -687,7 +840,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "records (like 'antctl get flowrecords'): sim synthesizes them, ovs reads OVS IPFIX")
     p.add_argument("--traffic", default="shop",
                    help="traffic profile: a built-in name (shop) or a TrafficProfile YAML file (default: shop)")
-    p.add_argument("--duration", type=float, default=60.0,
+    p.add_argument("--duration", type=positive_seconds, default=60.0,
                    help="seconds of profile time to run (default: 60; ovs plays a minute in about 3 s)")
     p.add_argument("--seed", type=int, default=0, help="traffic plan seed (default: 0)")
     p.add_argument("-n", "--namespace", help="only flows whose source or destination pod is in this namespace")
@@ -723,8 +876,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solve", action="store_true", help="inject SOLVE = True: every exercise applies its solution")
     p.add_argument("--output-dir", help="where the executed copies and summary.json go "
                                         "(default: build/notebooks-<backend>)")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per cell (default: 300)")
+    p.add_argument("--timeout", type=positive_seconds, default=300.0, help="seconds allowed per cell (default: 300)")
     p.set_defaults(func=cmd_notebooks)
+    _add_course_parser(sub)
     p = sub.add_parser("binder-link", help="print the mybinder.org link that opens a notebook in JupyterLab",
                        description="print the mybinder.org link that opens a notebook in JupyterLab")
     p.add_argument("--repo", required=True, help="GitHub repository as OWNER/NAME")
@@ -736,9 +890,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_course_parser(sub) -> None:
+    course = sub.add_parser("course", help="learner workspaces and the trainer's progress board: "
+                                           "'labkit course init|progress|link --help'",
+                            description="learner workspaces and the trainer's progress board (docs/course.md)")
+    commands = course.add_subparsers(dest="course_command", metavar="init|progress|link", required=True)
+    p = commands.add_parser("init", help="copy the course into a learner's workspace, or update it",
+                            description="Copy the course (notebooks, policies/, solutions/) into DIR, the learner's "
+                                        "own workspace; run again to take a newer course version: new and untouched "
+                                        "files are updated, the learner's changes are never overwritten "
+                                        "(nbgitpuller's rules, docs/course.md).")
+    p.add_argument("directory", nargs="?", metavar="DIR",
+                   help="the workspace (default: $LABKIT_WORKSPACE, else ~/labkit-course)")
+    p.add_argument("--course", help="the course directory to copy from (default: the checkout's notebooks/)")
+    p.add_argument("--learner", help="the learner's name on the progress board (default: $LABKIT_USER, "
+                                     "$JUPYTERHUB_USER or the login name)")
+    p.add_argument("--reset", action="append", metavar="NOTEBOOK",
+                   help="put one file back to the course's version (e.g. 02 or 02-antrea-native-policies); "
+                        "the learner's copy goes to .labkit/backups/ (repeatable)")
+    p.set_defaults(func=cmd_course)
+    p = commands.add_parser("progress", help="one row per learner and exercise, from their workspaces",
+                            description="The trainer's board: one row per learner and exercise (state, attempts, "
+                                        "times), read from each workspace's check log. Nothing leaves the machine.")
+    p.add_argument("workspaces", nargs="+", metavar="WORKSPACE", help="learner workspaces (e.g. /home/*/labkit-course)")
+    p.add_argument("-o", "--output", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(func=cmd_course)
+    p = commands.add_parser("link", help="print an nbgitpuller link that puts the course into each learner's "
+                                         "JupyterHub home",
+                            description="Print an nbgitpuller link (JupyterHub with nbgitpuller installed): the first "
+                                        "click clones the course repository into the learner's home, later clicks "
+                                        "merge the course's changes (nbgitpuller's automatic merging).")
+    p.add_argument("--hub", required=True, help="the JupyterHub's base URL, e.g. https://hub.example.org")
+    p.add_argument("--repo", required=True, help="the course repository as git clones it (URL, or a path on the hub)")
+    p.add_argument("--branch", default="main", help="branch (default: main)")
+    p.add_argument("--targetpath", default="labkit", help="directory in the learner's home (default: labkit)")
+    p.add_argument("--notebook", default="notebooks/00-start-here.ipynb",
+                   help="notebook to open, relative to the repository (default: notebooks/00-start-here.ipynb)")
+    p.set_defaults(func=cmd_course)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code (0 ok, 1 user error, 2 usage error, 130 interrupted,
+    141 closed pipe). Never raises for a user error: tests drive it in-process."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -748,13 +946,37 @@ def main(argv: list[str] | None = None) -> int:
 
             code = forward(list(sys.argv[1:] if argv is None else argv), args, _state_dir(args))
             if code is not None:
+                sys.stdout.flush()
                 return code
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
     except LabkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:  # the file system said no: a path that does not exist, permissions, a full disk
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; check the path and its permissions", file=sys.stderr)
+        return 1
+    except RecursionError:
+        print("error: the input nests too deeply (a YAML alias that contains itself?); nothing was changed",
+              file=sys.stderr)
+        return 1
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so that the interpreter's final flush does not fail
+    again ("Exception ignored ... BrokenPipeError"), as the Python docs advise for SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,7 +45,9 @@ from . import views
 
 C = TypeVar("C")
 
-BACKENDS = ("sim", "ovs", "kind", "k8s")  # k8s: an existing cluster running Antrea (kubeconfig context)
+BACKENDS = ("sim", "ovs", "kind", "k8s")
+# A lab name prefixes every network namespace (lk-<lab>.<node>) and interface the ovs backend makes.
+LAB_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")  # k8s: an existing cluster running Antrea (kubeconfig context)
 
 
 def ovs_available() -> tuple[bool, str]:
@@ -120,7 +122,7 @@ class Lab:
             backend = "ovs" if ovs_available()[0] else "sim"
         if backend not in BACKENDS:
             raise BackendUnavailable(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)} or 'auto'")
-        if not re.match(r"^[a-z0-9][a-z0-9-]{0,15}$", name):
+        if not LAB_NAME.fullmatch(name):
             raise ValueError(f"lab name {name!r} must be 1-16 characters of a-z, 0-9 and '-'")
         self.name = name
         self.backend_name = backend

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .course.execute import execute_notebook, jupyter_environment, parameterized_notebook
+from .course.execute import execute_notebook, jupyter_environment, parameterized_notebook, run_environment
 from .lab import Lab
 from .policy.reachability import Reachability
 
@@ -187,13 +187,17 @@ def format_mismatches(scenario: Scenario, mismatches: list[Mismatch]) -> str:
 
 
 def run_notebook(path: str | Path, parameters: dict[str, Any] | None = None, extra_source: str = "",
-                 timeout_s: float = 120):
+                 timeout_s: float = 120, grading: bool = True):
     """Execute a notebook headless (nbclient), with ``parameters`` injected after its cell tagged
     ``parameters`` (papermill's convention) followed by ``extra_source``; returns the executed
     notebook. Raises nbclient's CellExecutionError on the first failing cell.
+
+    ``grading`` (default): a failed exercise check raises ``CheckFailed``, so a test fails when a
+    solution stops passing; with ``grading=False`` checks only report, as in a learner's kernel.
     """
     path = Path(path)
-    return execute_notebook(parameterized_notebook(path, parameters, extra_source), path.parent, timeout_s)
+    return execute_notebook(parameterized_notebook(path, parameters, extra_source), path.parent, timeout_s,
+                            env=run_environment(path, grading))
 
 
 # ---------------------------------------------------------------------------- kubectl

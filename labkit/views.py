@@ -104,7 +104,18 @@ def policies(state: ClusterState, policy_set: "PolicySet",
     rows.sort(key=lambda r: r["_order"])
     for r in rows:
         del r["_order"]
-    return _frame(rows, POLICY_COLUMNS)
+    return _nullable_numbers(_frame(rows, POLICY_COLUMNS), ("tier_priority", "priority"))
+
+
+def _nullable_numbers(frame: "pd.DataFrame", columns: tuple[str, ...]) -> "pd.DataFrame":
+    """Priorities as kubectl prints them: ``5``, not ``5.0`` (an ACNP's priority is a float64, and
+    a column with a missing value turns ints into floats), missing as ``<NA>`` for K8s
+    NetworkPolicies, which have none; a non-integral priority such as ``1.5`` stays one."""
+    for column in columns:
+        values = frame[column].dropna()
+        integral = all(float(v).is_integer() for v in values)
+        frame[column] = frame[column].astype("Int64" if integral else "Float64")
+    return frame
 
 
 POLICY_COLUMNS = ["type", "namespace", "name", "tier", "tier_priority", "priority", "rules", "applied_to_pods",

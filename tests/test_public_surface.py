@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = ("labkit", "labkit.widgets", "labkit.flows", "labkit.nsx", "labkit.encryption", "labkit.smartnic",
-          "labkit.testing", "labkit.backends.kind")  # kind: prefetch and preflight for offline classrooms
+          "labkit.testing", "labkit.backends.kind", "labkit.course")  # kind: prefetch and preflight for offline classrooms
 
 
 def notebook_sources() -> list[tuple[str, str]]:

@@ -5,7 +5,11 @@
   injection as the test suite: :func:`labkit.course.execute.parameterized_notebook`). It writes every
   executed copy (outputs included, also for a failed notebook: the failing cell shows its error)
   plus ``summary.json``, and returns a :class:`CourseRun` whose :meth:`~CourseRun.table` is the
-  trainer's report.
+  trainer's report. With ``solve`` the run is a *grading run* (``LABKIT_GRADING=1`` in each kernel):
+  a check that does not pass raises, so the notebook fails. Without it checks only report, as in a
+  learner's kernel, and the run passes unless something else fails; either way ``summary.json``
+  lists every check's state, read from the checks' own display data
+  (:data:`labkit.course.checks.CHECK_MIME`).
 * :func:`binder_url` (``labkit binder-link``) builds the mybinder.org link that opens one notebook
   in JupyterLab.
 
@@ -31,23 +35,13 @@ from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from ..errors import BackendUnavailable, LabkitError
+from .workspace import COURSE_PATTERN, course_dir
 
-COURSE_PATTERN = "[0-9][0-9]-*.ipynb"  # 00-start-here.ipynb ... : the course, in order
 NOTEBOOK_BACKENDS = ("sim", "ovs", "kind")
 DEFAULT_CELL_TIMEOUT_S = 300.0
 
 
 # ---------------------------------------------------------------------------- which notebooks
-
-
-def course_dir() -> Path:
-    """The course's ``notebooks/`` directory: ``./notebooks`` when it holds the course, else the one
-    next to this package (an editable install or a checkout)."""
-    for candidate in (Path.cwd() / "notebooks", Path(__file__).resolve().parents[2] / "notebooks"):
-        if any(candidate.glob(COURSE_PATTERN)):
-            return candidate
-    raise LabkitError("no course notebooks found in ./notebooks nor next to the labkit package: run the "
-                      "command from a labkit checkout, or give notebook paths (labkit notebooks run PATH ...)")
 
 
 def course_notebooks() -> list[Path]:
@@ -102,6 +96,11 @@ class NotebookRun:
     failed_cell_id: str | None = None
     failed_source: str = ""  # the failing cell's first line
     error: str = ""  # "ename: evalue" (evalue in full)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # every exercise check's result, in order
+
+    @property
+    def checks_passed(self) -> int:
+        return sum(1 for c in self.checks if c.get("passed"))
 
     @property
     def status(self) -> str:
@@ -132,19 +131,43 @@ class CourseRun:
     def table(self) -> str:
         """A plain-text report: one row per notebook, then the failing cell and error of each failure."""
         width = max([len("NOTEBOOK")] + [len(Path(r.notebook).name) for r in self.runs])
-        lines = [f"{'NOTEBOOK':<{width}}  STATUS  TIME_S  FAILED_CELL"]
+        lines = [f"{'NOTEBOOK':<{width}}  STATUS  TIME_S  CHECKS  FAILED_CELL"]
         for r in self.runs:
             where = "" if r.passed else (f"cell {r.failed_cell}: {_shorten(r.failed_source, 50)}"
                                          if r.failed_cell else "(no cell: see error)")
-            lines.append(f"{Path(r.notebook).name:<{width}}  {r.status:<6}  {r.seconds:>6.1f}  {where}".rstrip())
+            checks = f"{r.checks_passed}/{len(r.checks)}"
+            lines.append(f"{Path(r.notebook).name:<{width}}  {r.status:<6}  {r.seconds:>6.1f}  {checks:>6}  "
+                         f"{where}".rstrip())
         passed = sum(r.passed for r in self.runs)
+        checks = [c for r in self.runs for c in r.checks]
         lines.append(f"{passed}/{len(self.runs)} passed on backend {self.backend} (SOLVE={self.solve}) "
-                     f"in {self.total_s:.1f} s; executed copies and summary.json in {self.output_dir}")
+                     f"in {self.total_s:.1f} s; {sum(1 for c in checks if c.get('passed'))}/{len(checks)} checks "
+                     f"passed; executed copies and summary.json in {self.output_dir}")
+        if not self.solve:
+            waiting = [f"{Path(r.notebook).stem}: {c['exercise']}" for r in self.runs for c in r.checks
+                       if not c.get("passed")]
+            if waiting:
+                lines.append("not yet (the exercises are left to the learner without --solve): "
+                             + "; ".join(waiting))
         for r in self.runs:
             if not r.passed:
                 lines.append(f"\n{Path(r.notebook).name}, cell {r.failed_cell}:\n  "
                              + "\n  ".join(_shorten(line, 160) for line in r.error.splitlines()[:12]))
         return "\n".join(lines)
+
+
+def checks_of(nb) -> list[dict[str, Any]]:
+    """The results of the checks an executed notebook ran, in order: each check's display data
+    carries a copy of its result (:data:`labkit.course.checks.CHECK_MIME`)."""
+    from .checks import CHECK_MIME
+
+    found = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = output.get("data", {}).get(CHECK_MIME)
+            if isinstance(data, dict):
+                found.append({k: data.get(k) for k in ("exercise", "passed", "state", "summary", "problems")})
+    return found
 
 
 def _shorten(text: str, width: int) -> str:
@@ -232,7 +255,8 @@ def run_notebooks(paths: list[str | Path] | None = None, backend: str = "sim", s
     ``SOLVE = solve`` injected; write the executed copies and ``summary.json`` to ``output_dir``
     (default ``build/notebooks-<backend>``). A failing notebook does not stop the others.
 
-    ``timeout_s`` bounds each cell. Raises :class:`~labkit.errors.LabkitError` (nothing run) for bad
+    ``timeout_s`` bounds each cell. ``solve`` also makes the run a grading run: a check that does
+    not pass fails its notebook. Raises :class:`~labkit.errors.LabkitError` (nothing run) for bad
     paths, a backend that cannot run here, or a missing ``lab`` extra.
     """
     _check_lab_extra()
@@ -240,7 +264,7 @@ def run_notebooks(paths: list[str | Path] | None = None, backend: str = "sim", s
     check_backend(backend)
     import nbformat
 
-    from .execute import execute_notebook, parameterized_notebook
+    from .execute import execute_notebook, parameterized_notebook, run_environment
 
     out = Path(output_dir) if output_dir else Path("build") / f"notebooks-{backend}"
     out.mkdir(parents=True, exist_ok=True)
@@ -256,10 +280,11 @@ def run_notebooks(paths: list[str | Path] | None = None, backend: str = "sim", s
                 t0 = time.monotonic()
                 run = NotebookRun(str(path), str(out / path.name), True, 0.0)
                 try:
-                    execute_notebook(nb, path.parent, timeout_s)
+                    execute_notebook(nb, path.parent, timeout_s, env=run_environment(path, grading=solve))
                 except Exception as exc:  # noqa: BLE001 - any failure (cell error, timeout, dead kernel) is a result
                     run.passed = False
                     run.failed_cell, run.failed_cell_id, run.failed_source, run.error = _failure(nb, exc)
+                run.checks = checks_of(nb)
                 run.seconds = round(time.monotonic() - t0, 2)
                 nbformat.write(nb, out / path.name)
                 result.runs.append(run)
@@ -324,4 +349,4 @@ def binder_url(repo: str, ref: str, notebook: str, hub: str = BINDER_HUB) -> str
 
 
 __all__ = ["run_notebooks", "resolve_notebooks", "course_notebooks", "course_dir", "check_backend", "CourseRun",
-           "NotebookRun", "binder_url", "NOTEBOOK_BACKENDS", "BINDER_HUB"]
+           "NotebookRun", "binder_url", "checks_of", "NOTEBOOK_BACKENDS", "BINDER_HUB"]

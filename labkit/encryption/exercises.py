@@ -1,14 +1,15 @@
 """Helpers for notebook 07 (traffic encryption): comparison tables, the limits, the real capture, checks.
 
 Kept here so that the notebook's cells stay one-liners and so that the course's tests exercise
-the same code. Failed checks raise :class:`labkit.errors.CheckFailed`, as every course check does.
+the same code. Checks return a :class:`labkit.course.checks.CheckResult` (*passed* / *not yet*), as
+every course check does; only a grading run turns a failure into :class:`labkit.errors.CheckFailed`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._util.display import show_html
+from ..course.checks import CheckResult, conclude
 from ..errors import CheckFailed
 from .wire import MODES, Capture, overhead
 
@@ -48,7 +49,9 @@ def limits() -> pd.DataFrame:
          "keys": "one Curve25519 key pair per Node; public key in annotation node.antrea.io/wireguard-public-key",
          "Antrea implementation": "antrea-wg0; peer pod CIDRs routed to it instead of the tunnel"},
     ]
-    return pd.DataFrame(rows).set_index("mode")
+    from .._util.display import full_text
+
+    return full_text(pd.DataFrame(rows).set_index("mode"))
 
 
 def real_capture(mode: str = "wireGuard") -> pd.DataFrame | str:
@@ -105,7 +108,7 @@ def real_summary(modes: tuple[str, ...] = ("none", "wireGuard", "ipsec")) -> pd.
     return pd.DataFrame(rows).set_index("mode")
 
 
-def check_wire(captures: dict[str, Capture]) -> None:
+def check_wire(captures: dict[str, Capture], title: str = "Wire check") -> CheckResult:
     """Check cell of section 8: the lab's own captures (``lab.capture``) show the HTTP exchange and
     the pod IPs with ``none`` and neither with ``ipsec`` or ``wireGuard``."""
     problems = []
@@ -120,10 +123,10 @@ def check_wire(captures: dict[str, Capture]) -> None:
         if not cap.frames:
             problems.append(f"the {mode} capture is empty")
     if problems:
-        raise CheckFailed("Wire check: " + "; ".join(problems))
+        return conclude(CheckResult(title, False, "what the underlay shows is not what each mode promises",
+                                    problems=problems))
     kinds = ", ".join(f"{m}: {'emulated' if c.emulated else 'real'}" for m, c in captures.items())
-    show_html("<div style='border-left:6px solid #27ae60;padding:4px 8px'>✓ <b>Wire check: passed</b> — clear text "
-              f"with none, hidden with encryption ({kinds})</div>")
+    return conclude(CheckResult(title, True, f"clear text with none, hidden with encryption ({kinds})"))
 
 
 def best_mode(inner_len: int = 1400) -> str:
@@ -132,7 +135,8 @@ def best_mode(inner_len: int = 1400) -> str:
     return min(costs, key=costs.get)
 
 
-def check_encryption_choice(mode: str, overhead_bytes: int, inner_len: int = 1400) -> None:
+def check_encryption_choice(mode: str, overhead_bytes: int, inner_len: int = 1400,
+                            title: str = "Exercise 7") -> CheckResult:
     """Exercise 7: the mode that hides pod IPs and ports with the least overhead, and its overhead."""
     problems = []
     if mode not in MODES:
@@ -147,14 +151,12 @@ def check_encryption_choice(mode: str, overhead_bytes: int, inner_len: int = 140
         elif mode != best_mode(inner_len):
             problems.append(f"{mode!r} hides them, but another mode costs fewer bytes per {inner_len}-byte packet")
         elif overhead_bytes != overhead(mode, inner_len)["overhead"]:
-            problems.append(f"{overhead_bytes} bytes is not the overhead of {mode!r} for a {inner_len}-byte pod packet "
-                            "(count every header the capture adds, and the padding)")
+            problems.append(f"{overhead_bytes} bytes is not the overhead of {mode!r} for a {inner_len}-byte pod packet")
     if problems:
-        show_html("<div style='border-left:6px solid #c0392b;padding:4px 8px'>✗ <b>Exercise 7: not yet</b> — "
-              + "; ".join(problems) + "</div>")
-        raise CheckFailed("Exercise 7: " + "; ".join(problems))
-    show_html(f"<div style='border-left:6px solid #27ae60;padding:4px 8px'>✓ <b>Exercise 7: passed</b> — {mode} hides "
-          f"pod IPs and ports and adds {overhead_bytes} bytes to a {inner_len}-byte packet</div>")
+        return conclude(CheckResult(title, False, f"MY_MODE = {mode!r}, MY_OVERHEAD = {overhead_bytes}",
+                                    problems=problems, hint="count every header the capture adds, and the padding"))
+    return conclude(CheckResult(title, True, f"{mode} hides pod IPs and ports and adds {overhead_bytes} bytes to a "
+                                             f"{inner_len}-byte packet"))
 
 
 __all__ = [

@@ -168,7 +168,7 @@ class TrafficProfile:
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> TrafficProfile:
         """From ``{apiVersion: labkit.io/v1alpha1, kind: TrafficProfile, metadata: {name},
         spec: {rules: [...]}}``."""
-        if data.get("kind") != "TrafficProfile":
+        if not isinstance(data, Mapping) or data.get("kind") != "TrafficProfile":
             raise TrafficError("not a TrafficProfile", where=f"{source}: kind",
                                hint="kind: TrafficProfile, apiVersion: labkit.io/v1alpha1")
         name = (data.get("metadata") or {}).get("name", "traffic")
@@ -180,8 +180,12 @@ class TrafficProfile:
     def load(cls, path: str | Path) -> TrafficProfile:
         import yaml
 
-        text = Path(path).read_text()
-        return cls.from_dict(yaml.safe_load(text), source=str(path))
+        try:
+            data = yaml.safe_load(Path(path).read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise TrafficError(f"not a YAML text file ({exc})", where=str(path),
+                               hint="a TrafficProfile is YAML: kind: TrafficProfile, spec.rules") from None
+        return cls.from_dict(data, source=str(path))
 
 
 # The shop (clusters/shop.yaml): the flows notebook 04 writes down as its intent, plus probes a

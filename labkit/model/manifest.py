@@ -56,12 +56,23 @@ def read_documents(source: ManifestSource) -> list[Document]:
         files = sorted(p for p in path.iterdir() if p.suffix in YAML_SUFFIXES) if path.is_dir() else [path]
         docs: list[Document] = []
         for f in files:
-            docs += expand_lists(load_documents(f.read_text(), source=str(source if f == path else f)))
+            where = str(source if f == path else f)
+            docs += expand_lists(load_documents(_read_text(f, where), source=where))
         return docs
     if isinstance(source, str):
         return expand_lists(load_documents(source))
     raise TypeError(f"cannot load a manifest from {type(source).__name__}: pass a path, YAML text, a dict "
                     "or a list of dicts")
+
+
+def _read_text(path: Path, where: str) -> str:
+    """A manifest file's text; a file that is not UTF-8 (a binary, a Latin-1 export) is a ManifestError."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(Problem(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+                                    source=where, hint="a manifest is YAML text: save it as UTF-8")) from None
 
 
 def load_manifest(source: ManifestSource, default_namespace: str = "default") -> list[tuple[AnyObject, Document]]:

@@ -80,31 +80,50 @@ def load_fast(text: str) -> list[Any]:
     return [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
 
 
-def _to_python(node: yaml.Node, loader: _Loader, path: str, lines: dict[str, int]) -> Any:
+class _RecursiveAlias(yaml.YAMLError):
+    """An alias inside the node its anchor names (``&a [*a]``): Kubernetes' decoder refuses it too
+    (sigs.k8s.io/yaml has no cyclic structures); walking it would never end."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__("an alias refers to a node that contains it (a recursive YAML anchor)")
+        self.problem = str(self)
+        self.problem_mark = node.start_mark
+
+
+def _to_python(node: yaml.Node, loader: _Loader, path: str, lines: dict[str, int],
+               active: frozenset[int] = frozenset()) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if id(node) in active:
+            raise _RecursiveAlias(node)
+        active = active | {id(node)}
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):  # a mapping or list as a key: no Kubernetes field is one
+                raise yaml.constructor.ConstructorError(None, None, "a mapping key must be a plain value",
+                                                        key_node.start_mark)
             key = loader.construct_object(key_node, deep=True)
             child = join_path(path, str(key))
             lines[child] = key_node.start_mark.line + 1
-            result[key] = _to_python(value_node, loader, child, lines)
+            result[key] = _to_python(value_node, loader, child, lines, active)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             child = join_path(path, i)
             lines[child] = item.start_mark.line + 1
-            items.append(_to_python(item, loader, child, lines))
+            items.append(_to_python(item, loader, child, lines, active))
         return items
     return loader.construct_object(node, deep=True)
 
 
 def load_documents(text: str, source: str = "<string>") -> list[Document]:
     """Parse multi-document YAML text; syntax errors become a ManifestError with the line."""
-    loader = _Loader(text)
     documents: list[Document] = []
+    loader = None
     try:
+        loader = _Loader(text)  # its reader refuses control characters right here (ReaderError)
         index = 0
         while loader.check_node():
             node = loader.get_node()
@@ -124,11 +143,13 @@ def load_documents(text: str, source: str = "<string>") -> list[Document]:
                 message=f"invalid YAML: {problem}",
                 source=source,
                 line=line,
-                hint="check indentation and quoting around that line",
+                hint="remove the alias (*name) from inside the node its anchor (&name) marks"
+                if isinstance(exc, _RecursiveAlias) else "check indentation and quoting around that line",
             )
         ) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return documents
 
 

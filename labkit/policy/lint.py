@@ -158,6 +158,9 @@ def lint(state: ClusterState, policy_set: PolicySet) -> list[Finding]:
                 for first in rules[:i]:
                     if first.policy_ref == later.policy_ref and first.rule_index == later.rule_index:
                         continue  # parts of one rule split per namespace
+                    if (first.tier_priority, first.policy_priority, first.rule_index) == \
+                            (later.tier_priority, later.policy_priority, later.rule_index):
+                        continue  # a tie: neither is "evaluated first" (reported above when the actions differ)
                     if _covers(first, later):
                         key = (later.policy_ref, later.rule_name)
                         if key not in seen:

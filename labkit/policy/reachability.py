@@ -316,4 +316,7 @@ class Reachability:
         c = self.counts()
         caption = (f"{self.probe} ({self.kind}, {self.backend}): {c['allow']} allow, {c['drop']} drop, "
                    f"{c['reject']} reject")
-        return (f"<table><caption>{caption}</caption><tr><th></th>{head}</tr>{''.join(body)}</table>")
+        # The caption sits above the table, not in a <caption>: a caption is as wide as the table,
+        # so a matrix of two or three columns wrapped it over half a dozen lines.
+        return (f"<div class='labkit-static-matrix'><div style='white-space:nowrap;margin-bottom:2px'>{caption}</div>"
+                f"<table><tr><th></th>{head}</tr>{''.join(body)}</table></div>")

@@ -1,14 +1,16 @@
 """Helpers for notebook 08 (SmartNIC offload): the course's policies and the exercise check.
 
-Failed checks raise :class:`labkit.errors.CheckFailed`, as every course check does. The check takes the notebook's ``Lab`` (duck-typed: ``reachability`` and ``manifests``) so that
-this package stays below ``labkit.lab``.
+The check returns a :class:`labkit.course.checks.CheckResult` (*passed* / *not yet*), as every
+course check does; only a grading run turns a failure into :class:`labkit.errors.CheckFailed`. It
+takes the notebook's ``Lab`` (duck-typed: ``reachability`` and ``manifests``) so that this package
+stays below ``labkit.lab``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .._util.display import show_html
+from ..course.checks import CheckResult, conclude, stopped_lab
 from ..errors import CheckFailed
 from .profiles import get_profile
 from .workload_model import Workload, compare
@@ -57,8 +59,11 @@ def blocked_attempts(action: str, logging: bool, attempts_per_s: float = 2000.0)
                     new_connections_per_s=attempts_per_s, logged_share=1.0 if logging else 0.0, **share)
 
 
-def check_offload_friendly_block(lab: Any, port: int = 80, profile: str = "connectx-class") -> None:
+def check_offload_friendly_block(lab: Any, port: int = 80, profile: str = "connectx-class",
+                                 title: str = "Exercise 8") -> CheckResult:
     """Exercise 8: z cannot reach x on TCP/``port``, by Drop (no packet-in) and without audit logging."""
+    if not getattr(lab, "running", True):
+        return conclude(stopped_lab(title, getattr(lab, "name", "")))
     observed = lab.reachability(port=port, sources=Z_PODS, destinations=X_PODS)
     verdicts = {observed[s, d] for s in Z_PODS for d in X_PODS}
     problems = []
@@ -70,14 +75,13 @@ def check_offload_friendly_block(lab: Any, port: int = 80, profile: str = "conne
     if logged:
         problems.append("audit logging sends each new connection to the agent: remove enableLogging "
                         f"({', '.join(logged)})")
-    cost = compare([get_profile(profile)], [blocked_attempts("Reject", True), blocked_attempts("Drop", False)])
     if problems:
-        show_html("<div style='border-left:6px solid #c0392b;padding:4px 8px'>✗ <b>Exercise 8: not yet</b> — "
-              + "; ".join(problems) + "</div>")
-        raise CheckFailed("Exercise 8: " + "; ".join(problems))
+        return conclude(CheckResult(title, False, f"z → x on TCP/{port} is not yet an offload-friendly block",
+                                    problems=problems, data=observed))
+    cost = compare([get_profile(profile)], [blocked_attempts("Reject", True), blocked_attempts("Drop", False)])
     saved = cost.packet_ins_per_s.iloc[0] - cost.packet_ins_per_s.iloc[1]
-    show_html(f"<div style='border-left:6px solid #27ae60;padding:4px 8px'>✓ <b>Exercise 8: passed</b> — z → x is "
-          f"dropped on TCP/{port}; at 2000 attempts/s that spares the agent {saved:.0f} packet-ins per second</div>")
+    return conclude(CheckResult(title, True, f"z → x is dropped on TCP/{port}; at 2000 attempts/s that spares the "
+                                             f"agent {saved:.0f} packet-ins per second", data=observed))
 
 
 __all__ = ["REJECT_AND_LOG", "SOLUTION", "CheckFailed", "blocked_attempts", "check_offload_friendly_block"]

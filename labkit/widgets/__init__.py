@@ -13,7 +13,8 @@
 
 Every widget also accepts the Lab itself and then uses the lab's shared session. Flow tables and
 graphs (``FlowTable``, ``FlowDashboard``), the NSX Manager console (``NSXConsole``), the capture view
-and encryption switch (``CaptureView``, ``EncryptionSwitch``) and ``OffloadDashboard`` live here too.
+and encryption switch (``CaptureView``, ``EncryptionSwitch``), ``OffloadDashboard`` and the trainer's
+``ProgressBoard`` live here too.
 """
 
 from .editor import PolicyEditor
@@ -25,6 +26,7 @@ from .nsx_console import NSXConsole, group_body, policy_body, rule_body
 from .offload import OffloadDashboard
 from .exercise import check_decided_by, check_intent, check_reachability, check_segmentation, intended_matrix
 from .matrix import ReachabilityMatrix
+from .progress import ProgressBoard
 from .session import LabSession, session_for
 from .topology import SelectorSyntaxError, TopologyView, parse_selector
 from .traceflow import TraceflowView
@@ -60,4 +62,5 @@ __all__ = [
     "rule_body",
     "policy_body",
     "OffloadDashboard",
+    "ProgressBoard",
 ]

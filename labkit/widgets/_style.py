@@ -20,6 +20,7 @@ ACCENT_LIGHT = "#56B4E9"  # Okabe-Ito sky blue
 MUTED = "#DDDDDD"
 ERROR = "#D55E00"
 OK = "#009E73"
+WARN = "#B06000"  # a darker Okabe-Ito orange: readable as text on white
 
 
 def esc(value: object) -> str:
@@ -32,20 +33,34 @@ def badge(verdict: str) -> str:
             f"font-weight:600;white-space:nowrap'>{glyph} {esc(verdict)}</span>")
 
 
-def frame_html(frame, empty: str = "none") -> str:
-    """A small DataFrame as an HTML table (no index), or ``empty`` in italics."""
+def frame_html(frame, empty: str = "none", max_rows: int | None = None, classes: str = "") -> str:
+    """A DataFrame as an HTML table (no index), or ``empty`` in italics: the one table style of the
+    widgets (a widget's HTML gets none of JupyterLab's output-area table styles, so ``to_html()``
+    there looks like a 1990s grid). At most ``max_rows`` rows, with a note saying how many."""
     if frame is None or len(frame) == 0:
         return f"<i>{esc(empty)}</i>"
-    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{esc(c)}</th>" for c in frame.columns)
+    shown = frame if max_rows is None else frame.head(max_rows)
+    head = "".join(f"<th>{esc(c)}</th>" for c in frame.columns)
     rows = []
-    for _, row in frame.iterrows():
-        cells = "".join(f"<td style='padding:2px 8px'>{esc('' if _isna(v) else v)}</td>" for v in row)
+    for _, row in shown.iterrows():
+        cells = "".join(f"<td>{esc('' if _isna(v) else v)}</td>" for v in row)
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table style='border-collapse:collapse'><tr>{head}</tr>{''.join(rows)}</table>"
+    more = (f"<div style='color:#555'>showing {len(shown)} of {len(frame)} rows</div>"
+            if len(shown) < len(frame) else "")
+    return (f"{TABLE_CSS}<table class='labkit-table{(' ' + esc(classes)) if classes else ''}'><tr>{head}</tr>"
+            f"{''.join(rows)}</table>{more}")
+
+
+# One stylesheet for the widgets' tables, repeated with each (a widget's HTML is its own island).
+TABLE_CSS = ("<style>.labkit-table{border-collapse:collapse;font-size:12px}"
+             ".labkit-table th{text-align:left;padding:2px 8px;border-bottom:1px solid #999}"
+             ".labkit-table td{padding:2px 8px}</style>")
 
 
 def _isna(value: object) -> bool:
     try:
-        return value is None or value != value  # NaN != NaN
+        return value is None or bool(value != value)  # NaN != NaN
+    except TypeError:  # pandas' NA (nullable columns) has no truth value: it is missing
+        return True
     except Exception:  # noqa: BLE001 - arrays and other oddities are not NaN
         return False

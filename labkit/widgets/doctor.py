@@ -13,9 +13,11 @@ def backends():
     """DataFrame: backend, available (bool), detail (what is missing and how to get it)."""
     import pandas as pd
 
+    from .._util.display import full_text
     from ..doctor import backend_status
 
-    return pd.DataFrame([vars(status) for status in backend_status()], columns=["backend", "available", "detail"])
+    return full_text(pd.DataFrame([vars(status) for status in backend_status()],
+                                  columns=["backend", "available", "detail"]))
 
 
 def environment() -> dict[str, str]:

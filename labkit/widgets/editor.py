@@ -16,7 +16,7 @@ import traitlets
 
 from ..errors import LabkitError, ManifestError, NotFoundError, Problem
 from ..model.manifest import resolve_path
-from ._style import ERROR, OK, esc, frame_html
+from ._style import ERROR, OK, WARN, esc, frame_html
 from .session import LabSession, session_for
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,12 +42,14 @@ class PolicyEditor(widgets.VBox):
     status = traitlets.Unicode(help="plain-text outcome of the last action ('' before any)")
     problems = traitlets.List(help="Problems of the last failed apply/delete, as dicts")
 
-    def __init__(self, lab: "Lab | LabSession", yaml: str | None = None, rows: int = 14, **kwargs: Any) -> None:
+    def __init__(self, lab: "Lab | LabSession", yaml: str | None = None, rows: int | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.session = session_for(lab)
         self.lab = self.session.lab
         self.initial = STARTER if yaml is None else yaml
-        self.text = widgets.Textarea(rows=rows, layout=widgets.Layout(width="100%"))
+        self.fixed_rows = rows  # None: the box grows with the text (MIN_ROWS..MAX_ROWS)
+        self.text = widgets.Textarea(rows=rows or fitting_rows(self.initial), layout=widgets.Layout(width="100%"))
         self.text.add_class("labkit-yaml")
         widgets.link((self.text, "value"), (self, "yaml"))
         self.apply_button = widgets.Button(description="Apply", button_style="success", icon="check")
@@ -65,6 +67,8 @@ class PolicyEditor(widgets.VBox):
                          self.status_html, widgets.HTML("<b>Policies in effect</b> (evaluation order: tier "
                                                         "priority, then policy priority)"), self.policies_html]
         self.yaml = self.initial
+        if rows is None:
+            self.text.observe(lambda change: setattr(self.text, "rows", fitting_rows(change["new"])), names="value")
         self._handler = self.session.subscribe(self._show_policies)
         self._show_policies()
 
@@ -91,10 +95,7 @@ class PolicyEditor(widgets.VBox):
         except LabkitError as exc:
             self._fail(str(exc))
             return False
-        message = str(result) or "applied"
-        if not self.lab.running:  # the model changed, but nothing enforces it until lab.start()
-            message += "\n(the lab is stopped: this is enforced once you call lab.start())"
-        self._ok(message)
+        self._ok(str(result) or "applied")
         return True
 
     def delete(self) -> bool:
@@ -127,10 +128,18 @@ class PolicyEditor(widgets.VBox):
     # ------------------------------------------------------------------ rendering
 
     def _ok(self, message: str) -> None:
+        """A change the model took. On a stopped lab nothing enforces it (after the notebook's
+        ``lab.stop()``, or before ``lab.start()``): said plainly, in the warning colour, not as a success."""
         self.problems = []
+        if not self.lab.running:
+            message += "\n(the lab is stopped: nothing enforces this until lab.start(); after lab.stop(), run " \
+                       "the notebook's Lab cell again)"
         self.status = message
         lines = "<br>".join(esc(line) for line in message.splitlines())
-        self.status_html.value = f"<div style='color:{OK}'>✓ {lines}</div>"
+        if self.lab.running:
+            self.status_html.value = f"<div style='color:{OK}'>✓ {lines}</div>"
+        else:
+            self.status_html.value = f"<div style='color:{WARN}'>⚠ {lines}</div>"
 
     def _fail(self, message: str) -> None:
         self.problems = []
@@ -162,6 +171,14 @@ class PolicyEditor(widgets.VBox):
             self.policies_html.value = f"<i>{esc(exc)}</i>"
             return
         self.policies_html.value = frame_html(frame, empty="no policies: every pod accepts and sends everything")
+
+
+MIN_ROWS, MAX_ROWS = 6, 40
+
+
+def fitting_rows(text: str) -> int:
+    """Rows that show ``text`` whole (plus one to type into), between MIN_ROWS and MAX_ROWS."""
+    return max(MIN_ROWS, min(MAX_ROWS, len(text.splitlines()) + 1))
 
 
 def problem_dict(p: Problem) -> dict:

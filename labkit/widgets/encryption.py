@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..encryption.dissect import dissect
 from ..encryption.wire import MODES
-from ._style import ACCENT, esc
+from ._style import ACCENT, esc, frame_html
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..encryption.wire import Capture
@@ -58,7 +58,7 @@ class CaptureView(widgets.VBox):
         kind = "emulated" if capture.emulated else "captured"
         self.title.value = (f"<b style='color:{ACCENT}'>{esc(capture.mode)}</b>: {len(capture.frames)} frames "
                             f"{kind} between {esc(capture.src.node_ip)} and {esc(capture.dst.node_ip)}")
-        self.frames_html.value = self.frames().to_html(index=False, max_rows=40)
+        self.frames_html.value = frame_html(self.frames(), max_rows=40)
         self.picker.options = [(f"{i + 1}: {f.direction} — {dissect(f.data).protocols}", i)
                                for i, f in enumerate(capture.frames)]
         self.picker.value = 0 if capture.frames else None
@@ -79,7 +79,7 @@ class CaptureView(widgets.VBox):
         return layer_table(self.capture.frames[index].data)
 
     def _show_layers(self) -> None:
-        self.layers_html.value = self.layers().to_html(index=False) if self.picker.value is not None else ""
+        self.layers_html.value = frame_html(self.layers()) if self.picker.value is not None else ""
 
 
 class EncryptionSwitch(widgets.VBox):

@@ -2,10 +2,12 @@
 
 A check compares what the lab *does* (``lab.reachability()``: computed on sim, measured on ovs and
 kind) with a hand-written truth table in the upstream e2e style (``.`` allow, ``X`` drop, ``R``
-reject). It shows a green "passed" box, or a red box listing every cell that differs, and then
-raises :class:`CheckFailed` so that "Run All" stops there and so that the course's tests fail
-when the lab misbehaves. IPython shows only our short message, not a traceback
-(``_render_traceback_``), because the learner's next step is in the message.
+reject) and returns a :class:`~labkit.course.checks.CheckResult`: a green *passed* box, or a red
+*not yet* box listing every cell that differs (never the answer) with the exercise's hint. It
+never raises in a learner's kernel, so "Run All" always reaches the last cell; in a grading run
+(``LABKIT_GRADING=1``: ``labkit notebooks run --solve``, the course's tests) a failed check raises
+:class:`~labkit.errors.CheckFailed`, so the course's tests fail when the lab misbehaves
+(:func:`labkit.course.checks.conclude`).
 """
 
 from __future__ import annotations
@@ -13,63 +15,62 @@ from __future__ import annotations
 import fnmatch
 from typing import TYPE_CHECKING
 
-from .._util.display import show_html
+from ..course.checks import CheckResult, conclude, stopped_lab
 from ..errors import CheckFailed
 from ..policy.probe import Probe
 from ..policy.reachability import Reachability
-from ._style import ERROR, OK, badge, esc
+from ._style import badge, esc
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..lab import Lab
 
 
-def check_reachability(lab: "Lab", expected: str | Reachability, port: int | None = 80, protocol: str = "TCP",
-                       title: str = "check", hint: str = "", denied_as_drop: bool = False) -> Reachability:
-    """Assert that the lab's matrix for ``protocol/port`` equals ``expected`` (over its pods).
-
-    ``expected`` lists sources and destinations as ``ns/pod``; only those pods are probed, so a
-    truth table may cover part of the cluster. ``denied_as_drop``: count Reject as Drop (for
-    intents that only say "denied"). Returns the observed matrix.
-    """
+def reachability_result(lab: "Lab", expected: str | Reachability, port: int | None = 80, protocol: str = "TCP",
+                        title: str = "check", hint: str = "", denied_as_drop: bool = False) -> CheckResult:
+    """The comparison behind :func:`check_reachability`, not yet concluded (nothing shown, recorded or raised)."""
+    if not lab.running:
+        return stopped_lab(title, lab.name)
     intended = Reachability.from_text(expected) if isinstance(expected, str) else expected
     observed = lab.reachability(port=None if protocol.upper() == "ICMP" else port, protocol=protocol,
                                 sources=list(intended.sources), destinations=list(intended.destinations))
     differences = observed.diff(intended)
     if denied_as_drop:
         differences = [d for d in differences if {d[2], d[3]} != {"drop", "reject"}]
+    size = f"{len(intended.sources)}×{len(intended.destinations)} cells"
     if not differences:
-        show_html(f"<div style='border-left:6px solid {OK};padding:4px 8px'>✓ <b>{esc(title)}: passed</b> — "
-                      f"{esc(observed.probe)} matches the intended matrix ({len(intended.sources)}×"
-                      f"{len(intended.destinations)} cells, {esc(observed.backend)} backend)</div>")
-        return observed
-    rows = "".join(f"<li>{esc(s)} → {esc(d)}: is {badge(a)}, should be {badge(b)}</li>"
-                   for s, d, a, b in differences[:12])
-    more = f"<li>… and {len(differences) - 12} more</li>" if len(differences) > 12 else ""
-    hint_html = f"<div>hint: {esc(hint)}</div>" if hint else ""
-    show_html(f"<div style='border-left:6px solid {ERROR};padding:4px 8px'>✗ <b>{esc(title)}: not yet</b> — "
-                  f"{len(differences)} cell(s) of {esc(observed.probe)} differ:<ul>{rows}{more}</ul>{hint_html}</div>")
-    listed = "; ".join(f"{s}->{d} is {a}, should be {b}" for s, d, a, b in differences[:6])
-    raise CheckFailed(f"{title}: {len(differences)} cell(s) of {observed.probe} differ from the intended matrix: "
-                      f"{listed}{' ...' if len(differences) > 6 else ''}" + (f" (hint: {hint})" if hint else ""))
+        return CheckResult(title, True, f"{observed.probe} matches the intended matrix ({size}, "
+                                        f"{observed.backend} backend)", data=observed)
+    return CheckResult(
+        title, False, f"{len(differences)} cell(s) of {observed.probe} differ from the intended matrix ({size})",
+        problems=[f"{s}->{d} is {a}, should be {b}" for s, d, a, b in differences], hint=hint,
+        items_html=[f"{esc(s)} → {esc(d)}: is {badge(a)}, should be {badge(b)}" for s, d, a, b in differences],
+        data=observed)
+
+
+def check_reachability(lab: "Lab", expected: str | Reachability, port: int | None = 80, protocol: str = "TCP",
+                       title: str = "check", hint: str = "", denied_as_drop: bool = False) -> CheckResult:
+    """Check that the lab's matrix for ``protocol/port`` equals ``expected`` (over its pods).
+
+    ``expected`` lists sources and destinations as ``ns/pod``; only those pods are probed, so a
+    truth table may cover part of the cluster. ``denied_as_drop``: count Reject as Drop (for
+    intents that only say "denied"). The result's ``data`` is the observed matrix.
+    """
+    return conclude(reachability_result(lab, expected, port, protocol, title, hint, denied_as_drop))
 
 
 def check_decided_by(lab: "Lab", src: str, dst: str, policy: str | None, port: int | None = 80,
-                     protocol: str = "TCP", title: str = "check") -> None:
-    """Assert that ``policy`` (``AntreaClusterNetworkPolicy:name``, ``K8sNetworkPolicy:ns/name`` ...)
+                     protocol: str = "TCP", title: str = "check") -> CheckResult:
+    """Check that ``policy`` (``AntreaClusterNetworkPolicy:name``, ``K8sNetworkPolicy:ns/name`` ...)
     is the one that decided ``src -> dst``, according to ``lab.explain``."""
     exp = lab.explain(src, dst, port=port, protocol=protocol)
     decided = exp.deciding.to_dict()["policy"]
     if policy and decided and (policy == decided or decided.endswith(":" + policy) or decided.endswith("/" + policy)):
-        show_html(f"<div style='border-left:6px solid {OK};padding:4px 8px'>✓ <b>{esc(title)}: passed</b> — "
-                      f"{esc(src)} → {esc(dst)} {esc(exp.probe)} is {badge(exp.verdict)}, decided by "
-                      f"<code>{esc(decided)}</code></div>")
-        return
-    show_html(f"<div style='border-left:6px solid {ERROR};padding:4px 8px'>✗ <b>{esc(title)}: not yet</b> — "
-                  f"your answer is <code>{esc(policy)}</code>; look at the explanation of {esc(src)} → "
-                  f"{esc(dst)} again</div>")
+        return conclude(CheckResult(title, True, f"{src} → {dst} {exp.probe} is {exp.verdict}, decided by {decided}",
+                                    data=exp))
     # The message does not name the right policy: that would give the answer away.
-    raise CheckFailed(f"{title}: {policy!r} is not what decided {src} -> {dst} {exp.probe}; "
-                      "click that cell in the matrix (or run lab.explain) and read both sides")
+    answer = "your answer is empty" if not policy else f"{policy!r} is not what decided {src} -> {dst} {exp.probe}"
+    return conclude(CheckResult(title, False, answer, hint="click that cell in the matrix (or run lab.explain) and "
+                                                           "read both sides", data=exp))
 
 
 def parse_probe(text: str) -> Probe:
@@ -102,21 +103,29 @@ def intended_matrix(lab: "Lab", intent: list[str], probe: str) -> Reachability:
     return Reachability.from_cells(pods, pods, cells, wanted, kind="expected", backend="intent")
 
 
-def check_intent(lab: "Lab", intent: list[str], probes: list[str], title: str = "check") -> None:
+def check_intent(lab: "Lab", intent: list[str], probes: list[str], title: str = "check",
+                 hint: str = "") -> CheckResult:
     """Least privilege: for every probe, exactly the intended flows are allowed, everything else denied."""
-    failures = []
+    if not lab.running:
+        return conclude(stopped_lab(title, lab.name))
+    results = []
     for probe in probes:
         p = parse_probe(probe)
-        try:
-            check_reachability(lab, intended_matrix(lab, intent, probe), port=p.port, protocol=p.protocol,
-                               title=f"{title} ({probe})", denied_as_drop=True)
-        except CheckFailed as exc:
-            failures.append(str(exc))
-    if failures:
-        raise CheckFailed(" | ".join(failures))
+        results.append(reachability_result(lab, intended_matrix(lab, intent, probe), port=p.port,
+                                           protocol=p.protocol, title=probe, denied_as_drop=True))
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return conclude(CheckResult(title, True, f"exactly the {len(intent)} intended flows are allowed on "
+                                                 f"{', '.join(probes)} ({lab.backend_name} backend)",
+                                    data=[r.data for r in results]))
+    problems = [f"{r.title}: {p}" for r in failed for p in r.problems]
+    items = [f"{esc(r.title)}: {item}" for r in failed for item in r.items_html]
+    return conclude(CheckResult(title, False, f"{len(problems)} cell(s) differ from the intent on "
+                                              f"{', '.join(r.title for r in failed)}", problems=problems,
+                                items_html=items, hint=hint, data=[r.data for r in results]))
 
 
-def check_segmentation(lab: "Lab", flows, approve=None, title: str = "check") -> None:
+def check_segmentation(lab: "Lab", flows, approve=None, title: str = "check", hint: str = "") -> CheckResult:
     """Micro-segmentation from flows: on every port the flows show, every observed pod pair is
     allowed and every other pair of the application's pods is denied (``approve``: more flows
     that should be allowed, as ``plan_segmentation(approve=...)`` takes them)."""
@@ -124,17 +133,23 @@ def check_segmentation(lab: "Lab", flows, approve=None, title: str = "check") ->
 
     from ..nsx.planner.tiers import observe
 
+    if not lab.running:
+        return conclude(stopped_lab(title, lab.name))
     table = flows if approve is None else pd.concat([flows, approve.assign(verdict="allow")], ignore_index=True)
-    failures = []
-    for (protocol, port), intended in observe(table, lab.state).intended().items():
-        try:
-            check_reachability(lab, intended, port=port, protocol=protocol, title=f"{title} ({protocol}/{port})",
-                               denied_as_drop=True)
-        except CheckFailed as exc:
-            failures.append(str(exc))
-    if failures:
-        raise CheckFailed(" | ".join(failures))
+    results = [reachability_result(lab, intended, port=port, protocol=protocol, title=f"{protocol}/{port}",
+                                   denied_as_drop=True)
+               for (protocol, port), intended in observe(table, lab.state).intended().items()]
+    failed = [r for r in results if not r.passed]
+    if not failed:
+        return conclude(CheckResult(title, True, f"every observed flow is allowed and every other pod pair denied "
+                                                 f"on {', '.join(r.title for r in results)} ({lab.backend_name} "
+                                                 "backend)", data=[r.data for r in results]))
+    problems = [f"{r.title}: {p}" for r in failed for p in r.problems]
+    items = [f"{esc(r.title)}: {item}" for r in failed for item in r.items_html]
+    return conclude(CheckResult(title, False, f"{len(problems)} cell(s) differ from the observed flows on "
+                                              f"{', '.join(r.title for r in failed)}", problems=problems,
+                                items_html=items, hint=hint, data=[r.data for r in results]))
 
 
-__all__ = ["CheckFailed", "check_reachability", "check_decided_by", "check_intent", "check_segmentation",
-           "intended_matrix", "parse_probe"]
+__all__ = ["CheckFailed", "CheckResult", "check_reachability", "check_decided_by", "check_intent", "check_segmentation",
+           "intended_matrix", "parse_probe", "reachability_result"]

@@ -165,7 +165,7 @@ class FlowTable(widgets.VBox):
         self.max_rows = max_rows
         self.frame: "pd.DataFrame" = records_to_frame([])
         self._verdict = widgets.ToggleButtons(options=["all", "allow", "drop", "reject", "denied"],
-                                              style={"button_width": "64px"})
+                                              style={"button_width": "auto"})
         self._namespace = widgets.Dropdown(options=[("all", "")], value="", description="namespace",
                                            layout=widgets.Layout(width="220px"))
         self._text = widgets.Text(placeholder="filter (pod, service, policy; !text excludes)",
@@ -509,18 +509,18 @@ def _say(html_text: str) -> None:
     display(HTML(html_text))
 
 
-def check_flows(lab: Any, answer: Any, profile: Any, *, verdict: str = "reject", title: str = "check") -> None:
-    """Assert that ``answer`` (a flow DataFrame) holds the flows of ``profile``'s rules (e.g.
+def check_flows(lab: Any, answer: Any, profile: Any, *, verdict: str = "reject", title: str = "check",
+                hint: str = ""):
+    """Check that ``answer`` (a flow DataFrame) holds the flows of ``profile``'s rules (e.g.
     ``SHOP_TRAFFIC.probes()``) and nothing else, every one with ``verdict``; compared per
-    (source workload, destination workload, port), so any run of the traffic will do."""
+    (source workload, destination workload, port), so any run of the traffic will do.
+    Returns a :class:`~labkit.course.checks.CheckResult` (raises only in a grading run)."""
+    from ..course.checks import CheckResult, conclude
     from ..flows.traffic import plan_connections
-    from ..errors import CheckFailed
 
     if answer is None or not hasattr(answer, "columns"):
-        _say(f"<div style='border-left:6px solid {VERDICT_COLORS['drop']};padding:4px 8px'>✗ <b>{esc(title)}: "
-             "not yet</b> — your answer is not a flow DataFrame</div>")
-        raise CheckFailed(f"{title}: the answer is {type(answer).__name__}, not a flow DataFrame; filter one, "
-                          "e.g. flows[flows.verdict == 'drop']")
+        return conclude(CheckResult(title, False, f"your answer is {type(answer).__name__}, not a flow DataFrame",
+                                    hint=hint or "filter one, e.g. flows[flows.verdict == 'drop']"))
     planned = plan_connections(lab.state, profile, duration_s=3600.0)  # long enough to meet every endpoint
     expected = {(summary.workload_of(c.source), summary.workload_of(c.destination), c.key.destination_transport_port)
                 for c in planned}
@@ -532,13 +532,9 @@ def check_flows(lab: Any, answer: Any, profile: Any, *, verdict: str = "reject",
     problems += [f"unexpected {s} -> {d} :{p}" for s, d, p in sorted(got - expected)]
     problems += [f"{s} -> {d} is {v}, not {verdict}" for s, d, v in wrong]
     if not problems:
-        _say(f"<div style='border-left:6px solid {VERDICT_COLORS['allow']};padding:4px 8px'>✓ <b>{esc(title)}: "
-             f"passed</b> — {len(expected)} flows, all {badge(verdict)}</div>")
-        return
-    items = "".join(f"<li>{esc(p)}</li>" for p in problems[:10])
-    _say(f"<div style='border-left:6px solid {VERDICT_COLORS['drop']};padding:4px 8px'>✗ <b>{esc(title)}: "
-         f"not yet</b><ul>{items}</ul></div>")
-    raise CheckFailed(f"{title}: " + "; ".join(problems[:6]) + (" ..." if len(problems) > 6 else ""))
+        return conclude(CheckResult(title, True, f"{len(expected)} flows, all {verdict}", data=answer))
+    return conclude(CheckResult(title, False, f"{len(problems)} difference(s) from the flows of the profile",
+                                problems=problems, hint=hint, data=answer))
 
 
 def legend_html() -> str:

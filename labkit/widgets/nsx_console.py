@@ -119,7 +119,7 @@ class NSXConsole(widgets.VBox):
         refresh.on_click(lambda _: self.refresh())
         toolbar: list[widgets.Widget] = [self._cluster, refresh]
         if adapter is not None:
-            sync = widgets.Button(description="Run adapter sync", icon="sync",
+            sync = widgets.Button(description="Run adapter sync", icon="sync", layout=widgets.Layout(width="auto"),
                                   tooltip="what the in-cluster adapter does on its own: one reconcile pass")
             sync.on_click(lambda _: self.run_adapter())
             toolbar.append(sync)
@@ -229,9 +229,8 @@ class NSXConsole(widgets.VBox):
                 ("Network policies", "network_policies", ("type", "namespace", "name"))))
         pods = [(f"{p['namespace']}/{p['name']}", p["external_id"]) for p in t["pods"]]
         services = [(f"service {s['namespace']}/{s['name']}", s["external_id"]) for s in t["services"]]
-        self._tf_src.options, self._tf_dst.options = pods, pods + services
-        if len(pods) > 1 and self._tf_dst.value == self._tf_src.value:
-            self._tf_dst.value = pods[1][1]
+        _set_options(self._tf_src, pods, 0)
+        _set_options(self._tf_dst, pods + services, 1)
 
     def _load_groups(self) -> None:
         rows = []
@@ -559,6 +558,12 @@ class NSXConsole(widgets.VBox):
         src = self._option(self._tf_src, source)
         dst = self._option(self._tf_dst, destination)
         proto = (protocol or self._tf_protocol.value).upper()
+        # The form shows what was traced, also when the trace came from code (console.trace("z/a", ...)).
+        self._tf_src.value, self._tf_dst.value = src, dst
+        if proto in IP_PROTOCOLS:
+            self._tf_protocol.value = proto
+        if port is not None:
+            self._tf_port.value = int(port)
         packet: dict[str, Any] = {"resource_type": "FIELDS_PACKET_DATA", "transport_type": "UNICAST",
                                   "ip_header": {"protocol": IP_PROTOCOLS[proto], "ttl": 64}}
         dst_port = int(port if port is not None else self._tf_port.value)
@@ -614,6 +619,8 @@ class NSXConsole(widgets.VBox):
     # ------------------------------------------------------------------ helpers
 
     def _option(self, box: widgets.Dropdown, key: str | None) -> str:
+        if key is None and box.value is None:
+            raise ValueError(f"pick a {box.description} first (the inventory has none yet: press Refresh)")
         if key is None:
             return box.value
         for label, value in box.options:
@@ -628,14 +635,6 @@ class NSXConsole(widgets.VBox):
         colour = OK if ok else ERROR
         body = esc(text).replace("\n", "<br>")
         self.status_html.value = f"<div style='border-left:6px solid {colour};padding:2px 8px'>{body}</div>"
-
-
-def _set_options(box: widgets.Dropdown, options: list[tuple[str, str]]) -> None:
-    """Replace a Dropdown's options, keeping its value when it is still offered."""
-    current = box.value
-    if list(box.options) != options:
-        box.options = options
-    box.value = current if current in [v for _, v in options] else options[0][1]
 
 
 def _short(path: str) -> str:
@@ -674,6 +673,19 @@ def _criteria(group: dict[str, Any]) -> str:
 def _condition(cond: dict[str, Any]) -> str:
     op = "≠" if cond.get("operator") == "NOTEQUALS" else "="
     return f"{cond.get('member_type')} {cond.get('key')} {op} {cond.get('value')}"
+
+
+def _set_options(box: widgets.Dropdown, options: list[tuple[str, str]], default_index: int = 0) -> None:
+    """New options for a dropdown that keep its choice when it is still there, else pick the option at
+    ``default_index`` (ipywidgets would otherwise leave the box blank: value None)."""
+    keep = box.value
+    if list(box.options) != options:  # unchanged options: no round trip to the browser
+        box.options = options
+    values = [value for _, value in options]
+    if keep in values:
+        box.value = keep
+    elif values:
+        box.value = values[min(default_index, len(values) - 1)]
 
 
 def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], empty: str = "none") -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ._style import esc
+from ._style import esc, frame_html
 
 NIC_COLOR, HOST_COLOR = "#0072B2", "#D55E00"
 FLOW_COLUMNS = ("node", "match", "actions", "packets", "where", "reason")
@@ -114,12 +114,12 @@ class OffloadDashboard(widgets.VBox):
                                                                report.source, report.notes)
         self._summary.value = summary_html(shown)
         reasons = shown.reasons().reset_index()
-        self._reasons.value = reasons.to_html(index=False, classes="labkit-offload-reasons")
+        self._reasons.value = frame_html(reasons, classes="labkit-offload-reasons")
         frame = shown.flows()
         if self.where != "all":
             frame = frame[frame["where"] == self.where]
         self._flows.value = ("<div style='max-height:360px;overflow:auto'>"
-                             + frame[list(FLOW_COLUMNS)].to_html(index=False, max_rows=200) + "</div>")
+                             + frame_html(frame[list(FLOW_COLUMNS)], max_rows=200) + "</div>")
 
 
 __all__ = ["OffloadDashboard", "summary_html"]

@@ -3,7 +3,8 @@
 * each notebook executes top to bottom with ``SOLVE = True`` (the reference solutions applied)
   on ``LABKIT_NOTEBOOK_BACKEND`` (default ``sim``); any error fails the test;
 * the same check cells fail when the lab misbehaves (a backend that enforces nothing) and when the
-  exercise is not done, so a green run means something;
+  exercise is not done, so a green run means something — in a grading run; in a learner's kernel
+  (no ``LABKIT_GRADING``) the same notebooks run to their last cell and say "not yet";
 * the committed notebooks follow the course template and carry no outputs.
 
 Jupyter's config/data/runtime dirs are isolated in the test's tmp dir, with a ``python3`` kernel
@@ -40,9 +41,9 @@ _sim.SimBackend.reachability = _enforce_nothing
 """
 
 
-def load_and_run(name: str, extra: str = "", **params) -> nbformat.NotebookNode:
+def load_and_run(name: str, extra: str = "", grading: bool = True, **params) -> nbformat.NotebookNode:
     """Run a course notebook with parameters injected after its ``parameters`` cell."""
-    return run_notebook(NOTEBOOKS_DIR / name, params, extra, timeout_s=CELL_TIMEOUT_S)
+    return run_notebook(NOTEBOOKS_DIR / name, params, extra, timeout_s=CELL_TIMEOUT_S, grading=grading)
 
 
 def test_there_is_a_course():
@@ -79,6 +80,25 @@ def test_checks_fail_when_the_exercise_is_not_done(jupyter_env):
     with pytest.raises(CellExecutionError) as info:
         load_and_run("00-start-here.ipynb", BACKEND="sim", SOLVE=False)
     assert info.value.ename == "CheckFailed" and "Exercise 0" in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_learners_run_all_reaches_the_last_cell_and_says_not_yet(jupyter_env):
+    """Issue 14: "Run All" used to stop at 03's first check, so 5 of its 14 code cells (the 3.2
+    editor among them) and lab.stop() never ran. Without grading, every cell runs."""
+    from labkit.course.runner import checks_of
+
+    nb = load_and_run("03-tiers-and-troubleshooting.ipynb", grading=False, BACKEND="sim", SOLVE=False)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "every code cell ran"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert code[-1].source.strip() == "lab.stop()"
+    assert any("labkit-yaml" in json.dumps(c.outputs) or "widget-view" in json.dumps(c.outputs)
+               for c in code if "PolicyEditor(" in c.source), "the 3.2 editor was displayed"
+    states = {c["exercise"]: c["state"] for c in checks_of(nb)}
+    assert states == {"Exercise 3.1": "not yet", "Exercise 3.2, TCP/80": "not yet", "Exercise 3.2, TCP/81": "passed"}
+    text = json.dumps([o for c in code for o in c.outputs])
+    assert "Exercise 3.1: not yet" in text and "your answer is empty" in text
 
 
 # ---------------------------------------------------------------------------- the template

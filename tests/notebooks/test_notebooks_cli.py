@@ -65,7 +65,7 @@ def test_a_failing_notebook_exits_1_and_the_summary_names_the_failing_cell(tmp_p
         'print("after the failure")')
     fine = write_notebook(tmp_path / "02-fine.ipynb", "print(BACKEND, SOLVE)")
     out = tmp_path / "out"
-    proc = labkit("notebooks", "run", "--output-dir", str(out), str(broken), str(fine))
+    proc = labkit("notebooks", "run", "--solve", "--output-dir", str(out), str(broken), str(fine))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "01-broken.ipynb" in proc.stdout and "FAIL" in proc.stdout
     assert "cell 6: check_reachability(lab" in proc.stdout  # position in the source notebook, first line
@@ -86,7 +86,22 @@ def test_a_failing_notebook_exits_1_and_the_summary_names_the_failing_cell(tmp_p
     assert executed.cells[-1].execution_count is None, "cells after the failure did not run"
     assert "sim True" not in json.dumps(executed.cells[-1].get("outputs", []))
     fine_copy = nbformat.read(out / "02-fine.ipynb", as_version=4)
-    assert "sim False" in json.dumps(fine_copy.cells[-1].outputs)  # parameters injected, no --solve
+    assert "sim True" in json.dumps(fine_copy.cells[-1].outputs)  # parameters injected
+
+    # Without --solve the same run is a learner's: the check says "not yet", every cell runs, exit 0,
+    # and summary.json lists the check's state.
+    proc = labkit("notebooks", "run", "--output-dir", str(out), str(broken), str(fine))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2/2 passed" in proc.stdout and "0/1 checks passed" in proc.stdout
+    assert "not yet (the exercises are left to the learner without --solve): 01-broken: y/a reaches x/a" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    bad, good = summary["notebooks"]
+    assert bad["status"] == "pass" and bad["checks"][0]["exercise"] == "y/a reaches x/a"
+    assert bad["checks"][0]["state"] == "not yet" and bad["checks"][0]["problems"] == ["y/a->x/a is drop, should be allow"]
+    assert good["checks"] == []
+    executed = nbformat.read(out / "01-broken.ipynb", as_version=4)
+    assert "after the failure" in json.dumps(executed.cells[-1].outputs), "the cell after the check ran"
+    assert "Kernel is running over TCP" not in proc.stderr  # kernels talk over Unix sockets
 
 
 def test_bad_paths_are_all_reported_and_nothing_runs(tmp_path):

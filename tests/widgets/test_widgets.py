@@ -366,25 +366,41 @@ def test_traceflow_view_follows_matrix_clicks(session):
 # ---------------------------------------------------------------------------- checks and doctor
 
 
-def test_check_reachability_passes_and_fails(lab):
+def test_check_reachability_reports_and_raises_only_when_grading(lab, monkeypatch):
     lab.apply(DENY_X_INGRESS)
     table = """
            x/a x/b y/a
       x/a   .   X   .
       y/a   X   X   .
     """
-    assert check_reachability(lab, table).counts()["drop"] == 3
+    monkeypatch.delenv("LABKIT_GRADING", raising=False)
+    result = check_reachability(lab, table, title="Exercise 0")
+    assert result and result.passed and result.data.counts()["drop"] == 3
+    assert "Exercise 0: passed" in result._repr_html_()
+    wrong = table.replace("x/a   .   X   .", "x/a   .   .   .")
+    result = check_reachability(lab, wrong, title="Exercise 0", hint="look at x")  # a learner's kernel: no error
+    assert not result and result.state == "not yet"
+    assert result.problems == ["x/a->x/b is drop, should be allow"]
+    html = result._repr_html_()
+    assert "Exercise 0: not yet" in html and "hint: look at x" in html and "run this cell again" in html
+    bundle = result._repr_mimebundle_()
+    assert bundle["application/vnd.labkit.check+json"]["passed"] is False
+    monkeypatch.setenv("LABKIT_GRADING", "1")  # a grading run: the same check raises
     with pytest.raises(CheckFailed, match="1 cell"):
-        check_reachability(lab, table.replace("x/a   .   X   .", "x/a   .   .   ."), hint="look at x")
+        check_reachability(lab, wrong, hint="look at x")
 
 
-def test_check_decided_by(lab):
+def test_check_decided_by(lab, monkeypatch):
+    monkeypatch.setenv("LABKIT_GRADING", "1")
     lab.apply(REJECT_Y_TO_X)
     check_decided_by(lab, "y/a", "x/a", "AntreaClusterNetworkPolicy:reject-y-to-x")
     check_decided_by(lab, "y/a", "x/a", "reject-y-to-x")
     with pytest.raises(CheckFailed) as info:
         check_decided_by(lab, "y/a", "x/a", "K8sNetworkPolicy:x/deny-all")
     assert "reject-y-to-x" not in str(info.value)  # the message must not give the answer away
+    monkeypatch.delenv("LABKIT_GRADING")
+    result = check_decided_by(lab, "y/a", "x/a", "", title="Exercise 3.1")
+    assert not result and "your answer is empty" in result.message()
 
 
 def test_doctor_reports_sim_always_available():

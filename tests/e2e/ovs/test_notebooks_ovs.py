@@ -1,15 +1,13 @@
 """The course on the ovs backend: the same notebooks, with only ``BACKEND = "ovs"`` injected.
 
-Each notebook runs headless (nbclient) with its reference solutions (``SOLVE = True``); its check
-cells then compare matrices *measured* with real packets through OVS against the same hand-written
-truth tables as on sim. A green run also means the notebook's last cell (``lab.stop()``) left no
-namespace behind.
+Each notebook runs headless (nbclient) with its reference solutions (``SOLVE = True``) in a
+grading run; its check cells then compare what the lab measured with real packets through OVS
+(matrices, flow records from OVS's IPFIX export, captures on the emulated underlay, datapath flows)
+against the same hand-written truths as on sim. A green run also means the notebook's last cell
+(``lab.stop()``) left no namespace behind.
 
-Notebooks 05, 07 and 08 (flow visibility, encryption, SmartNIC) are made ovs-capable in their own
-work items and join this list then.
-
-Runtime on the 2-core CI machine: about 75 s for the six notebooks (00 7 s, 01 17 s, 02 19 s,
-03 7 s, 04 11 s, 06 11 s) plus 5 s for the lab-name test.
+Runtime on the 2-core CI machine: about 140 s for the nine notebooks (00 6 s, 01 17 s, 02 18 s,
+03 8 s, 04 13 s, 05 42 s, 06 11 s, 07 16 s, 08 10 s) plus 5 s for the lab-name test.
 """
 
 from __future__ import annotations
@@ -32,18 +30,21 @@ from ovs_support import assert_no_leaks, lab_namespaces, require_ovs
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[3] / "notebooks"
-ON_OVS = ["00-start-here.ipynb", "01-kubernetes-networkpolicy.ipynb", "02-antrea-native-policies.ipynb",
-          "03-tiers-and-troubleshooting.ipynb", "04-shop-microsegmentation.ipynb", "06-nsx-integration.ipynb",
-          "09-flows-to-nsx-segmentation.ipynb"]
+ON_OVS = sorted(p.name for p in NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))  # the whole course
+MATRIX_CHECKS = {"07-encryption.ipynb": False, "08-smartnic-offload.ipynb": False}  # others compare matrices
 CELL_TIMEOUT_S = 300  # a cell measuring a 9x9 matrix takes ~1 s here; generous for a loaded machine
 
 
 def lab_name(notebook: Path) -> str:
-    """The lab name the notebook's ``Lab(backend=BACKEND, ..., name="...")`` cell uses."""
+    """The lab name the notebook's ``Lab(backend=BACKEND, ..., name=lab_name("..."))`` cell makes:
+    the kernel inherits this process's environment, so the learner (and the name) are the same."""
+    from labkit.course import lab_name as unique
+
     source = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
-    found = re.findall(r'Lab\(backend=BACKEND[^)]*name="([a-z0-9-]+)"', source)
-    assert len(found) == 1, f"{notebook.name}: expected one Lab(backend=BACKEND, ..., name=...) cell, found {found}"
-    return found[0]
+    found = re.findall(r'Lab\(backend=BACKEND[^)]*name=lab_name\("([a-z0-9-]+)"\)', source)
+    assert len(found) == 1, f"{notebook.name}: expected one Lab(backend=BACKEND, ..., name=lab_name(...)) cell, " \
+                            f"found {found}"
+    return unique(found[0])
 
 
 @pytest.mark.parametrize("name", ON_OVS)
@@ -60,8 +61,9 @@ def test_notebook_runs_on_ovs_with_the_solutions(name, jupyter_env):
         pytest.fail(f"{name} failed on backend ovs:\n{exc}", pytrace=False)
     outputs = json.dumps([o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])])
     # The check cells' verdicts name the backend whose (measured) matrix they compared.
-    assert "passed</b>" in outputs and "ovs backend" in outputs, "no check passed on the ovs backend"
-    assert "sim backend" not in outputs and "not yet</b>" not in outputs
+    assert "passed</b>" in outputs and "not yet</b>" not in outputs and "sim backend" not in outputs
+    if MATRIX_CHECKS.get(name, True):
+        assert "ovs backend" in outputs, "no matrix check passed on the ovs backend"
     assert "application/vnd.jupyter.widget-view+json" in outputs
     assert_no_leaks(lab, jupyter_env / "labkit-state" / lab)
 

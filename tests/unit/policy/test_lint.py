@@ -139,3 +139,28 @@ spec:
         assert "egress rule dot fqdn 'hl.y.svc.cluster.local.' ends with '.'" in text
         assert "egress rule ext fqdn '*.github.com' matches no name of the cluster's DNS" in text
         assert "rule ok" not in text
+
+
+def test_a_tie_is_not_called_an_order(tmp_path):
+    """Issue 14: `labkit lint` called a tie nondeterministic and then said which rule goes first
+    ("never matches: ... is evaluated first")."""
+    with Lab(profile="workshop") as lab:
+        lab.apply("""apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: drop-y}
+spec:
+  priority: 5
+  appliedTo: [{namespaceSelector: {matchLabels: {ns: x}}}]
+  ingress: [{action: Drop, name: d, from: [{namespaceSelector: {matchLabels: {ns: y}}}]}]
+---
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterNetworkPolicy
+metadata: {name: allow-y}
+spec:
+  priority: 5
+  appliedTo: [{namespaceSelector: {matchLabels: {ns: x}}}]
+  ingress: [{action: Allow, name: a, from: [{namespaceSelector: {matchLabels: {ns: y}}}]}]
+""")
+        text = "\n".join(findings(lab))
+        assert "nondeterministic" in text
+        assert "evaluated first" not in text and "never matches" not in text, text
