@@ -15,6 +15,8 @@ Linux, root and Open vSwitch is installed, else ``sim``.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import copy
 import json
 import os
 import re
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, Explains, GeneratesTraffic, ReportsOffload,
-                            Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, has)
+                            Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, Verifies, has)
 from .backends.registry import require
 from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
 from .model.cluster import ApplyResult, ClusterState
@@ -201,12 +203,25 @@ class Lab:
         return self._apply_items(*parse_manifest(manifest))
 
     def _apply_items(self, items: list[tuple[Any, Document]], problems: list[Problem] | None = None) -> ApplyResult:
-        result = self.state.apply(items, problems)
-        for obj, _ in items:
-            self._applied.pop(obj.ref, None)
-            self._applied[obj.ref] = dict(obj.raw)
-        self._sync([dict(obj.raw) for obj, _ in items])
+        with self._all_or_nothing():
+            result = self.state.apply(items, problems)
+            for obj, _ in items:
+                self._applied.pop(obj.ref, None)
+                self._applied[obj.ref] = dict(obj.raw)
+            self._sync([dict(obj.raw) for obj, _ in items])
         return result
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self):
+        """A change the backend could not realize (a node down, flows refused) leaves the model as it
+        was, as the datapath is (the backend rolled itself back): nothing of it was applied."""
+        objects, applied, generation = dict(self.state.objects), dict(self._applied), self.state.generation
+        try:
+            yield
+        except BaseException:
+            self.state.objects, self._applied = objects, applied
+            self.state.generation = max(self.state.generation, generation) + 1  # recompile the policy set
+            raise
 
     def delete(self, what: ManifestSource | ObjectRef, ignore_not_found: bool = False) -> list[ObjectRef]:
         """Delete the objects a manifest names, or one object given as ``kind/[namespace/]name``."""
@@ -216,13 +231,14 @@ class Lab:
             refs = [ref]
         else:
             refs = [obj.ref for obj, _ in load_manifest(what)]
-        deleted = self.state.delete(refs, ignore_not_found=ignore_not_found)
-        for ref in deleted:
-            self._applied.pop(ref, None)
-            if ref.kind == "Namespace":
-                for other in [r for r in self._applied if r.namespace == ref.name]:
-                    self._applied.pop(other)
-        self._sync([])
+        with self._all_or_nothing():
+            deleted = self.state.delete(refs, ignore_not_found=ignore_not_found)
+            for ref in deleted:
+                self._applied.pop(ref, None)
+                if ref.kind == "Namespace":
+                    for other in [r for r in self._applied if r.namespace == ref.name]:
+                        self._applied.pop(other)
+            self._sync([])
         return deleted
 
     def label(self, target: str, **labels: str | None) -> None:
@@ -236,12 +252,14 @@ class Lab:
             obj = self.state.pod(target)
             ref = obj.ref
         new = {k: v for k, v in {**obj.labels, **labels}.items() if v is not None}
-        self.state.relabel(ref, new)
-        raw = self._applied.get(ref)
-        if raw is not None:
-            raw.setdefault("metadata", {})["labels"] = {k: v for k, v in new.items()
-                                                        if k != "kubernetes.io/metadata.name"}
-        self._sync([])
+        with self._all_or_nothing():
+            self.state.relabel(ref, new)
+            raw = self._applied.get(ref)
+            if raw is not None:
+                raw = self._applied[ref] = copy.deepcopy(raw)
+                raw.setdefault("metadata", {})["labels"] = {k: v for k, v in new.items()
+                                                            if k != "kubernetes.io/metadata.name"}
+            self._sync([])
 
     def _sync(self, manifests: list[dict]) -> None:
         if self.running and self.backend is not None:
@@ -339,6 +357,14 @@ class Lab:
         tracer = self._capable(Traceflows)
         return tracer.traceflow(self.state, self.policy_set, self.state.pod(src).key, self.state.pod(dst).key,
                                 _probe(port, protocol, src_port))
+
+    def verify(self, repair: bool = False):
+        """Compare the running datapath with the lab's model: every node's daemons, flows (with the
+        ones compiled from the lab's policies, per table and rule), ports and pods. Returns a
+        :class:`labkit.backends.verification.VerifyReport` (``.ok``, ``.findings``, ``.to_frame()``);
+        ``repair=True`` restarts, reinstalls and rebuilds what differs first (``.remaining`` is what
+        a second look still finds). ovs only: sim computes its verdicts from the model itself."""
+        return self._capable(Verifies).verify(self.state, self.policy_set, repair)
 
     def dump_flows(self, node: str, table: str | None = None):
         """The OpenFlow flows of one node's ``br-int`` as a DataFrame (table name, priority, match,

@@ -3,6 +3,10 @@
 One type serves the engine's expectation and every backend's measurement: tests compare them
 cell by cell, the CLI prints them, widgets draw them. Text form is the truth table of the
 upstream network-policy e2e tests: ``.`` allowed, ``X`` dropped, plus ``R`` rejected.
+
+A measured cell can also be ``error`` (``E``): the probe failed for a reason that is not the
+policy's (no route or no ARP answer in the source pod, a dead OVS daemon, no server where the pod
+declares a port). Such a cell is never graded ``drop`` or ``reject``; ``errors`` says why, per cell.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from .compiler import CompiledRule, PolicySet
 from .evaluate import ALLOW, DROP, K8S_ISOLATION, NO_RULE, REJECT, SELF, VERDICT_NAMES, Evaluation
 from .probe import Probe
 
-SYMBOLS = {ALLOW: ".", DROP: "X", REJECT: "R"}
+# A measured cell the infrastructure (not the policy) decided; only backends produce it.
+ERROR = len(VERDICT_NAMES)
+CELL_NAMES = VERDICT_NAMES + ("error",)
+SYMBOLS = {ALLOW: ".", DROP: "X", REJECT: "R", ERROR: "E"}
 FROM_SYMBOL = {".": ALLOW, "X": DROP, "R": REJECT}
-_NAMES_TO_CODE = {name: i for i, name in enumerate(VERDICT_NAMES)}
+_NAMES_TO_CODE = {name: i for i, name in enumerate(CELL_NAMES)}
 
 
 @dataclass(frozen=True)
@@ -108,13 +115,14 @@ class Reachability:
 
     sources: list[str]
     destinations: list[str]
-    codes: np.ndarray  # uint8, ALLOW / DROP / REJECT
+    codes: np.ndarray  # uint8, ALLOW / DROP / REJECT (/ ERROR, measured cells only)
     probe: Probe
     kind: str = "expected"  # expected (engine) | observed (measured by a backend)
     backend: str = "sim"
     evaluation: Evaluation | None = field(default=None, repr=False)
     policy_set: PolicySet | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (src, dst) -> why the cell is an error
 
     # ------------------------------------------------------------------ construction
 
@@ -146,30 +154,34 @@ class Reachability:
 
     @classmethod
     def from_cells(cls, sources: list[str], destinations: list[str], cells: dict[tuple[str, str], str],
-                   probe: Probe, kind: str = "observed", backend: str = "") -> "Reachability":
+                   probe: Probe, kind: str = "observed", backend: str = "",
+                   errors: dict[tuple[str, str], str] | None = None) -> "Reachability":
+        """From verdict names per (src, dst); ``errors`` gives the reason of every ``error`` cell."""
         codes = np.zeros((len(sources), len(destinations)), dtype=np.uint8)
         si = {k: i for i, k in enumerate(sources)}
         di = {k: i for i, k in enumerate(destinations)}
         for (s, d), verdict in cells.items():
             codes[si[s], di[d]] = _NAMES_TO_CODE[verdict]
-        return cls(list(sources), list(destinations), codes, probe, kind, backend)
+        reasons = {pair: (errors or {}).get(pair, "the probe failed") for pair, v in cells.items() if v == "error"}
+        return cls(list(sources), list(destinations), codes, probe, kind, backend, errors=reasons)
 
     # ------------------------------------------------------------------ access
 
     def __getitem__(self, pair: tuple[str, str]) -> str:
         src, dst = pair
-        return VERDICT_NAMES[int(self.codes[self.sources.index(src), self.destinations.index(dst)])]
+        return CELL_NAMES[int(self.codes[self.sources.index(src), self.destinations.index(dst)])]
 
     def cells(self) -> Iterable[tuple[str, str, str]]:
         for i, s in enumerate(self.sources):
             for j, d in enumerate(self.destinations):
-                yield s, d, VERDICT_NAMES[int(self.codes[i, j])]
+                yield s, d, CELL_NAMES[int(self.codes[i, j])]
 
     def to_frame(self):
-        """DataFrame: rows = source ``ns/pod``, columns = destination, cells allow | drop | reject."""
+        """DataFrame: rows = source ``ns/pod``, columns = destination, cells allow | drop | reject
+        (| error: the probe failed for a reason that is not the policy's; see ``errors``)."""
         import pandas as pd
 
-        names = np.array(VERDICT_NAMES, dtype=object)
+        names = np.array(CELL_NAMES, dtype=object)
         frame = pd.DataFrame(names[self.codes], index=self.sources, columns=self.destinations)
         frame.index.name = "source"
         frame.columns.name = "destination"
@@ -182,7 +194,9 @@ class Reachability:
         rows = []
         for i, s in enumerate(self.sources):
             for j, d in enumerate(self.destinations):
-                row = {"source": s, "destination": d, "verdict": VERDICT_NAMES[int(self.codes[i, j])]}
+                row = {"source": s, "destination": d, "verdict": CELL_NAMES[int(self.codes[i, j])]}
+                if self.errors:
+                    row["error"] = self.errors.get((s, d), "")
                 if self.evaluation is not None:
                     exp = self.explain(s, d)
                     row.update(egress_action=exp.egress.action, egress_policy=exp.egress.to_dict()["policy"],
@@ -193,7 +207,12 @@ class Reachability:
         return pd.DataFrame(rows)
 
     def counts(self) -> dict[str, int]:
-        return {name: int((self.codes == code).sum()) for code, name in enumerate(VERDICT_NAMES)}
+        """Cells per verdict; ``error`` is listed only when some cell is one."""
+        out = {name: int((self.codes == code).sum()) for code, name in enumerate(VERDICT_NAMES)}
+        errors = int((self.codes == ERROR).sum())
+        if errors:
+            out["error"] = errors
+        return out
 
     def explain(self, src: str, dst: str) -> Explanation:
         if self.evaluation is None:
@@ -220,7 +239,7 @@ class Reachability:
                 if d in oj:
                     a, b = int(self.codes[i, j]), int(other.codes[oi[s], oj[d]])
                     if a != b:
-                        out.append((s, d, VERDICT_NAMES[a], VERDICT_NAMES[b]))
+                        out.append((s, d, CELL_NAMES[a], CELL_NAMES[b]))
         return out
 
     def same_as(self, other: "Reachability") -> bool:
@@ -236,21 +255,31 @@ class Reachability:
 
     def __str__(self) -> str:
         c = self.counts()
+        errors = "".join(f"\n  E {s} -> {d}: {why}" for (s, d), why in sorted(self.errors.items()))
         return (f"Reachability ({self.kind}, {self.backend}) {self.probe}: {c['allow']} allow, {c['drop']} drop, "
-                f"{c['reject']} reject\n{self.text()}")
+                f"{c['reject']} reject" + (f", {c['error']} error" if c.get("error") else "")
+                + f"\n{self.text()}{errors}")
 
     def _repr_html_(self) -> str:
         # Okabe-Ito colour-blind safe palette: bluish green / vermillion / orange, plus a glyph.
-        style = {0: ("#009E73", "✓"), 1: ("#D55E00", "✗"), 2: ("#E69F00", "⊘")}
+        style = {0: ("#009E73", "✓"), 1: ("#D55E00", "✗"), 2: ("#E69F00", "⊘"), ERROR: ("#666666", "!")}
         head = "".join(f"<th style='writing-mode:vertical-rl'>{d}</th>" for d in self.destinations)
         body = []
         for i, s in enumerate(self.sources):
             tds = "".join(
-                f"<td title='{s} → {d}: {VERDICT_NAMES[int(c)]}' style='background:{style[int(c)][0]};color:white;"
+                f"<td title='{s} → {d}: {CELL_NAMES[int(c)]}{_why(self.errors.get((s, d)))}' "
+                f"style='background:{style[int(c)][0]};color:white;"
                 f"text-align:center'>{style[int(c)][1]}</td>"
                 for d, c in zip(self.destinations, self.codes[i]))
             body.append(f"<tr><th style='text-align:right'>{s}</th>{tds}</tr>")
         c = self.counts()
         caption = (f"{self.probe} ({self.kind}, {self.backend}): {c['allow']} allow, {c['drop']} drop, "
-                   f"{c['reject']} reject")
+                   f"{c['reject']} reject" + (f", {c['error']} error (not the policy: hover a grey cell)"
+                                              if c.get("error") else ""))
         return (f"<table><caption>{caption}</caption><tr><th></th>{head}</tr>{''.join(body)}</table>")
+
+
+def _why(reason: str | None) -> str:
+    import html
+
+    return f" ({html.escape(reason, quote=True)})" if reason else ""
