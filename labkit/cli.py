@@ -59,7 +59,33 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _lab_dir(args) -> Path:
+    return Path(args.state_dir) if args.state_dir else default_state_root() / args.name
+
+
+_HELD: dict[Path, object] = {}  # per-lab command locks, held until this command exits
+COMMAND_LOCK_TIMEOUT_S = 900.0  # `labkit up --backend kind` may hold its lab that long
+
+
+def _serialize(directory: Path) -> None:
+    """Hold the lab's command lock for the rest of this command: two ``labkit`` commands on one lab
+    run one after the other (each rebuilds or changes the same lab), never interleaved."""
+    from ._util.locks import FileLock, describe_holder, holder
+
+    path = directory.parent / f".{directory.name}.labkit-lock"
+    if path in _HELD:
+        return
+    lock = FileLock(path, what="labkit " + " ".join(sys.argv[1:]))
+    notice = lambda who: print(f"waiting for another labkit command on lab {directory.name!r} "  # noqa: E731
+                               f"({describe_holder(who)}) ...", file=sys.stderr)
+    if not lock.acquire(COMMAND_LOCK_TIMEOUT_S, on_wait=notice):
+        raise LabkitError(f"lab {directory.name!r} stayed busy for {COMMAND_LOCK_TIMEOUT_S:.0f} s "
+                          f"({describe_holder(holder(path))}); try again when that command has finished")
+    _HELD[path] = lock
+
+
 def _load(args) -> Lab:
+    _serialize(_lab_dir(args))
     return Lab.resume(args.name, args.state_dir)
 
 
@@ -67,7 +93,8 @@ def _load(args) -> Lab:
 
 
 def cmd_up(args) -> int:
-    directory = Path(args.state_dir) if args.state_dir else default_state_root() / args.name
+    directory = _lab_dir(args)
+    _serialize(directory)
     if (directory / "lab.json").exists():
         print(f"lab {args.name!r} already exists ({directory}); use it, or 'labkit down --name {args.name}' first",
               file=sys.stderr)
@@ -86,24 +113,84 @@ def cmd_up(args) -> int:
 def cmd_down(args) -> int:
     root = Path(args.state_dir).parent if args.state_dir and args.all else default_state_root()
     directories = sorted(p for p in root.iterdir() if p.is_dir()) if args.all and root.exists() else \
-        [Path(args.state_dir) if args.state_dir else default_state_root() / args.name]
+        [_lab_dir(args)]
+    skipped = []
     for directory in directories:
-        if (directory / "lab.json").exists():
-            try:
-                Lab.resume(directory.name, directory).stop()
-            except LabkitError as exc:
-                print(f"warning: {directory.name}: {exc}", file=sys.stderr)
+        _serialize(directory)
+        if not _take_down(directory, args.force):
+            skipped.append(directory.name)
+            continue
         if directory.exists():
             shutil.rmtree(directory, ignore_errors=True)
             print(f"lab {directory.name!r} removed")
         elif not args.all:
             print(f"no lab {directory.name!r}")
     if args.all:
-        _sweep_backends()
-    return 0
+        _sweep_backends(args.force)
+    return 1 if skipped and not args.all else 0
 
 
-def _sweep_backends() -> None:
+def _take_down(directory: Path, force: bool) -> bool:
+    """Stop the lab saved in ``directory``. An ovs lab that a live process owns (a notebook, another
+    command) is left alone unless ``force``: then its owner is told and tears it down itself.
+    Returns False when the lab was left running."""
+    record: dict = {}
+    if (directory / "lab.json").exists():
+        try:
+            record = json.loads((directory / "lab.json").read_text())
+        except (OSError, ValueError):
+            record = {}
+    name = record.get("name", directory.name)
+    if record.get("backend") == "ovs" or (not record and ovs_available()[0]):
+        return _take_down_ovs(name, directory, force)
+    if record.get("backend") in ("kind", "k8s"):
+        try:
+            Lab.resume(directory.name, directory).stop()
+        except LabkitError as exc:
+            print(f"warning: {directory.name}: {exc}", file=sys.stderr)
+    return True  # a sim lab holds nothing but its state directory
+
+
+def _take_down_ovs(name: str, directory: Path, force: bool) -> bool:
+    if not ovs_available()[0]:
+        return True
+    from .backends.ovs import owner, sweep
+    from .backends.ovs.names import lab_prefix
+
+    entry = owner(name)
+    if entry is not None:
+        pid, where = entry.get("owner_pid"), entry.get("state_dir")
+        if not force:
+            if where and Path(where).resolve() != directory.resolve():
+                print(f"note: an ovs lab named {name!r} runs in pid {pid} with its state in {where}; it was left "
+                      f"alone (only {directory} is removed)", file=sys.stderr)
+                return True
+            print(f"lab {name!r} is in use by pid {pid} (a Python session or another labkit command): left running. "
+                  f"Stop it there (lab.stop()), or take it down with 'labkit down --name {name} --force' "
+                  "(its owner is told)", file=sys.stderr)
+            return False
+        _revoke_ovs(name, pid)
+        return True
+    removed = sweep(lab_prefix(name))  # the namespaces and daemons of a lab nobody owns any more
+    if removed:
+        print(f"swept {len(removed)} leftover ovs resources of lab {name!r}")
+    return True
+
+
+def _revoke_ovs(name: str, pid) -> None:
+    """Ask the live owner of ovs lab ``name`` to tear it down; sweep it if the owner does not react."""
+    from .backends.ovs import revoke, sweep
+    from .backends.ovs.names import lab_prefix
+
+    if revoke(name, reason="'labkit down --force'") == "timeout":
+        print(f"warning: the owner of lab {name!r} (pid {pid}) did not give it up within 10 s; sweeping it",
+              file=sys.stderr)
+        sweep(lab_prefix(name), include_running=True)
+    else:
+        print(f"lab {name!r} taken down from its owner (pid {pid}); its next operation says so")
+
+
+def _sweep_backends(force: bool = False) -> None:
     """Remove leftovers of crashed labs that no state directory knows about (ovs namespaces, kind clusters)."""
     import shutil as _shutil
 
@@ -120,7 +207,18 @@ def _sweep_backends() -> None:
             from .backends.ovs import sweep
         except ImportError:
             return
+        if force:  # every lab, running ones too: their owners are told first
+            from .backends.ovs import owner
+            from .backends.ovs.sweep import REGISTRY_DIR
+
+            for entry_path in sorted(REGISTRY_DIR.glob("*.json")) if REGISTRY_DIR.is_dir() else []:
+                entry = owner(entry_path.stem)
+                if entry is not None:
+                    _revoke_ovs(entry_path.stem, entry.get("owner_pid"))
         removed = sweep()
+        if removed.skipped_running:
+            print(f"left running (in use by a live process; --force takes them down): "
+                  f"{', '.join(removed.skipped_running)}", file=sys.stderr)
         if removed:
             print(f"swept {len(removed)} leftover ovs resources: {', '.join(map(str, removed[:10]))}"
                   f"{' ...' if len(removed) > 10 else ''}")
@@ -201,10 +299,10 @@ def cmd_explain(args) -> int:
 
 def cmd_validate(args) -> int:
     """Validate manifests; against a lab's objects when one exists, else on their own."""
-    directory = Path(args.state_dir) if args.state_dir else default_state_root() / args.name
+    directory = _lab_dir(args)
     for source in _sources(args):
         if (directory / "lab.json").exists():
-            lab = Lab.resume(args.name, args.state_dir)
+            lab = _load(args)
             lab.state.copy().apply(*parse_manifest(source))  # raises ManifestError; the copy is discarded
         else:
             load_manifest(source)
@@ -403,7 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"cluster profile from clusters/ ({', '.join(available_profiles())}) or a path; "
                         "default: an empty cluster")
     p = add("down", cmd_down, "stop a lab and remove its state")
-    p.add_argument("--all", action="store_true", help="every lab, plus leftovers of crashed labs")
+    p.add_argument("--all", action="store_true", help="every lab, plus leftovers of crashed labs (labs a live "
+                                                       "process is using are left running)")
+    p.add_argument("--force", action="store_true", help="also take down ovs labs a live process (a notebook, "
+                                                         "another command) is using; that process is told, and its "
+                                                         "next operation says its lab was taken down")
     p = add("status", cmd_status, "show a lab's backend, profile and object counts")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p = add("apply", cmd_apply, "create or update the objects of manifests (all or nothing)")

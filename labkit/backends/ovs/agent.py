@@ -17,6 +17,7 @@ answer belongs to a committed connection, so it is ``+est``/``+rel`` and skips p
 from __future__ import annotations
 
 import logging
+import os
 import selectors
 import socket
 import struct
@@ -107,6 +108,20 @@ def build_reject(frame: bytes) -> tuple[bytes, tuple] | None:
     return eth_src + eth_dst + struct.pack("!H", ETH_P_IP) + packet, key
 
 
+def connect_unix(sock: socket.socket, path: Path) -> None:
+    """``sock.connect(path)`` even when ``path`` is longer than a sockaddr_un holds (108 bytes): as
+    OVS's own clients do, go through the directory's descriptor (``/proc/self/fd/<dir>/<name>``)."""
+    path = Path(path)
+    if len(str(path).encode()) < 100:
+        sock.connect(str(path))
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_CLOEXEC)
+    try:
+        sock.connect(f"/proc/self/fd/{fd}/{path.name}")
+    finally:
+        os.close(fd)
+
+
 def _msg(msg_type: int, body: bytes = b"", xid: int = 0) -> bytes:
     return struct.pack("!BBHI", OFP_VERSION, msg_type, 8 + len(body), xid) + body
 
@@ -156,7 +171,7 @@ class RejectAgent:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                sock.connect(str(mgmt_socket))
+                connect_unix(sock, mgmt_socket)
                 break
             except (FileNotFoundError, ConnectionRefusedError):
                 if time.monotonic() > deadline:
@@ -279,4 +294,4 @@ class RejectAgent:
             self.errors.append(f"{conn.node}: packet-out failed: {exc}")
 
 
-__all__ = ["RejectAgent", "Rejected", "build_reject", "flow_key", "packet_out", "parse_packet_in", "checksum"]
+__all__ = ["RejectAgent", "connect_unix", "Rejected", "build_reject", "flow_key", "packet_out", "parse_packet_in", "checksum"]

@@ -263,6 +263,7 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
         for node in nodes:
             found = self.keeper.check(node)
             if not found.ok:
+                problems = found.problems
                 try:
                     done = self.keeper.repair(node, found)
                     found = self.keeper.check(node)
@@ -274,7 +275,7 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
                         raise
                     down[node.name] = exc
                     continue
-                notes.append(f"node {node.name}: {'; '.join(self._last_problems(node))}; repaired: {', '.join(done)}")
+                notes.append(f"node {node.name}: {'; '.join(problems)}; repaired: {', '.join(done)}")
             if drift and node.name in self.flowsync.installed:
                 found_drift = self.flowsync.drifted(node, found.counts)
                 if found_drift is not None:
@@ -291,11 +292,6 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
                                      "reinstalls them)")
         return notes, down
 
-    def _last_problems(self, node: NodeSpec) -> list[str]:
-        found = [e.what[len("found: "):] for e in self.keeper.events if e.node == node.name
-                 and e.what.startswith("found: ")]
-        return found[-3:] or ["unhealthy"]
-
     # ------------------------------------------------------------------ realize changes
 
     def sync(self, state: ClusterState, policy_set: PolicySet, manifests: list[dict]) -> None:
@@ -311,9 +307,17 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
             notes, _ = self._preflight(list(self.topology.nodes), drift=False)
             old = self.topology
             new = build_topology(self.spec, state, previous=old)
-            rebuild = {k for k in self.realization.half_made}
-            gone = [p for k, p in old.pods.items() if k not in new.pods or new.pods[k] != p or k in rebuild]
-            added = [p for k, p in new.pods.items() if k not in old.pods or old.pods[k] != p or k in rebuild]
+            half = dict(self.realization.half_made)  # pods an earlier failure left half-made: rebuild them
+            leftovers = [p for k, p in half.items() if k not in old.pods]
+            if leftovers:
+                self.realization.remove_pods(old, leftovers)
+                notes.append(f"removed the remains of {len(leftovers)} pod(s) an earlier failure left half-made: "
+                             f"{', '.join(p.key for p in leftovers)}")
+            gone = [p for k, p in old.pods.items() if k not in new.pods or new.pods[k] != p or k in half]
+            added = [p for k, p in new.pods.items() if k not in old.pods or old.pods[k] != p or k in half]
+            rebuilt = sorted(set(half) & set(old.pods) & set(new.pods))
+            if rebuilt:
+                notes.append(f"rebuilt {len(rebuilt)} half-made pod(s): {', '.join(rebuilt)}")
             try:
                 if gone:
                     self.realization.remove_pods(old, gone)
@@ -342,7 +346,7 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
             for node_name in {p.node for p in gone + added}:
                 self.realization.start_server(old, old.node(node_name))
         except LabkitError:
-            self.realization.half_made.update(p.key for p in gone)
+            self.realization.half_made.update({p.key: p for p in gone})
 
     def compiled_text(self, policy_set: PolicySet, topology: Topology, node: NodeSpec) -> str:
         """The flow file of ``node`` for ``policy_set``: compiled, plus sampling (flow export on) and
@@ -442,10 +446,16 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
                     result.errors[(t.src, t.dst)] = f"node {node}: {again_down[node].daemon} died during the probe"
         cells.update(result.verdicts)
         errors.update(result.errors)
-        # Silence is only a drop if the packet left the pod.
+        # Silence is only a drop if the packet could leave the source and be taken by the destination.
         drops = [pair for pair, v in result.verdicts.items() if v == "drop"]
-        for pair, why in classify.unresolved(self.lab, topology, drops).items():
+        silence = classify.explain_silence(self.lab, topology, drops)
+        for pair, why in silence.items():
             cells[pair], errors[pair] = "error", why
+        broken = classify.broken_pods(silence) | {src for src, _ in result.local}
+        if broken:  # the next apply (or verify(repair=True)) rebuilds them
+            self.realization.half_made.update({k: topology.pods[k] for k in broken if k in topology.pods})
+            notes.append(f"pod(s) {', '.join(sorted(broken))} are not set up (their cells are errors); the next apply "
+                         "or lab.verify(repair=True) rebuilds them")
         for pair in result.refused:
             dst = topology.pods[pair[1]]
             if classify.declares(dst, probe):
@@ -474,6 +484,7 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
             result.verdicts.update(again.verdicts)
             result.errors.update(again.errors)
             result.refused |= again.refused
+            result.local |= again.local
             result.warnings += again.warnings
         return result
 

@@ -20,11 +20,39 @@ from ...datapath.topology import PodSpec, Topology
 from ...errors import CommandError
 from ...policy.probe import Probe
 from . import names, neigh
+from .realize import pod_interface_problems
 
 
 def next_hop(topology: Topology, src: PodSpec, dst: PodSpec) -> str:
     """The address ``src`` must resolve to send to ``dst``."""
     return dst.ip if src.node == dst.node else topology.node(src.node).gateway_ip
+
+
+def explain_silence(lab: str, topology: Topology, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Among ``pairs`` graded drop, those the policy may not have decided, with the reason: a pod
+    at either end that is not set up (no address, interface down, no route), or a source whose ARP
+    for the next hop went unanswered."""
+    pods = sorted({k for pair in pairs for k in pair})
+
+    def pod_state(key: str) -> tuple[str, list[str]]:
+        pod = topology.pods[key]
+        return key, pod_interface_problems(names.pod_netns(lab, key), pod, topology.node(pod.node).gateway_ip)
+
+    with ThreadPoolExecutor(min(8, max(1, len(pods)))) as pool:
+        broken = {key: found for key, found in pool.map(pod_state, pods) if found}
+    out: dict[tuple[str, str], str] = {}
+    for src, dst in pairs:
+        for end, key in (("source", src), ("destination", dst)):
+            if key in broken:
+                out[(src, dst)] = f"the {end} pod {key} is not set up: {'; '.join(broken[key])}"
+                break
+    out.update(unresolved(lab, topology, [pair for pair in pairs if pair not in out and pair[0] not in broken]))
+    return out
+
+
+def broken_pods(reasons: dict[tuple[str, str], str]) -> set[str]:
+    """The pods :func:`explain_silence` found not set up."""
+    return {why.split(" pod ", 1)[1].split(" is not set up", 1)[0] for why in reasons.values() if "is not set up" in why}
 
 
 def unresolved(lab: str, topology: Topology, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -64,4 +92,4 @@ def declares(pod: PodSpec, probe: Probe) -> bool:
                                             for cp in pod.ports)
 
 
-__all__ = ["next_hop", "unresolved", "declares"]
+__all__ = ["next_hop", "explain_silence", "unresolved", "broken_pods", "declares"]

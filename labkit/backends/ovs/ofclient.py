@@ -14,7 +14,7 @@ import struct
 import time
 from pathlib import Path
 
-from .agent import OFP_VERSION, OFPT_ECHO_REPLY, OFPT_ECHO_REQUEST, OFPT_ERROR, OFPT_HELLO, _msg
+from .agent import OFP_VERSION, OFPT_ECHO_REPLY, OFPT_ECHO_REQUEST, OFPT_ERROR, OFPT_HELLO, _msg, connect_unix
 
 OFPT_MULTIPART_REQUEST, OFPT_MULTIPART_REPLY = 18, 19
 OFPMP_TABLE = 3
@@ -53,7 +53,7 @@ def table_counts(mgmt_socket: Path, timeout_s: float = 1.0) -> dict[int, int]:
     try:
         sock.settimeout(timeout_s)
         try:
-            sock.connect(str(mgmt_socket))
+            connect_unix(sock, mgmt_socket)
         except OSError as exc:
             raise OpenFlowUnavailable(f"cannot connect to {mgmt_socket}: {exc.strerror or exc}") from exc
         xid = 0x1AB

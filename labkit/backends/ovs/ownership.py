@@ -48,6 +48,7 @@ from ...errors import LabStateError
 from .sweep import REGISTRY_DIR, lab_is_running, lock_path, register, registered, unregister
 
 REAPER = Path(__file__).with_name("reaper.py")
+REAPER_WAIT_S = 15.0
 
 
 class LabAlreadyRunning(LabStateError):
@@ -106,7 +107,10 @@ class Ownership:
     def acquire(self, wait_s: float = 0.5) -> None:
         """Own the lab name or raise :class:`LabAlreadyRunning`. ``wait_s`` covers a probe that holds
         the lock for an instant (:func:`labkit._util.locks.is_locked`), never a live owner."""
-        if not self._lock.acquire(wait_s):
+        acquired = self._lock.acquire(wait_s)
+        if not acquired and str((holder(self._lock.path) or {}).get("what", "")).startswith("reaper"):
+            acquired = self._lock.acquire(REAPER_WAIT_S)  # a dead owner's lab being swept: a second or two
+        if not acquired:
             entry = registered(self.lab) or {}
             who = (f"owner pid {entry['owner_pid']}, state in {entry.get('state_dir')}" if entry.get("owner_pid")
                    else describe_holder(holder(self._lock.path)))
@@ -123,8 +127,9 @@ class Ownership:
         self.register()
 
     def register(self) -> None:
-        """(Re)write the registry entry naming this process as the owner."""
-        register(self.lab, self.state_dir, acquired_at=self.acquired_at)
+        """(Re)write the registry entry naming this process as the owner (and its reaper)."""
+        reaper = self._reaper.pid if self._reaper is not None else None
+        register(self.lab, self.state_dir, acquired_at=self.acquired_at, reaper_pid=reaper)
 
     def revocation(self) -> Revocation | None:
         """The request to give the lab up, if ``labkit down --force`` made one for this owner."""
@@ -153,6 +158,7 @@ class Ownership:
                 [sys.executable, str(REAPER), self.lab, str(os.getpid()), str(self.state_dir)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
                 cwd=str(Path(__file__).resolve().parents[3]))
+        self.register()
 
     def release(self) -> None:
         """Tell the reaper the lab was stopped on purpose, unregister, drop the lock (idempotent)."""

@@ -46,10 +46,18 @@ from ...policy.probe import Probe
 from .agent import IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, checksum, flow_key
 
 UNREACH_ERRNOS = (errno.EHOSTUNREACH, errno.ENETUNREACH)
-LOCAL_ERRNOS = {errno.ENETUNREACH: "no route to the destination in the source pod (ENETUNREACH)",
-                errno.EADDRNOTAVAIL: "the source pod does not have its address (EADDRNOTAVAIL)",
-                errno.EACCES: "the source pod's kernel refused to send (EACCES)",
-                errno.EPERM: "the source pod's kernel refused to send (EPERM)"}
+LOCAL_ERRNOS = {errno.ENETUNREACH: "the source pod {src} has no route to {dst_ip} (ENETUNREACH)",
+                errno.EADDRNOTAVAIL: "the source pod {src} does not have its address {src_ip} (EADDRNOTAVAIL)",
+                errno.EACCES: "the source pod {src}'s kernel refused to send (EACCES)",
+                errno.EPERM: "the source pod {src}'s kernel refused to send (EPERM)"}
+
+
+def _local(c: "_Cell", err: int | None, fallback: str) -> None:
+    """The source pod's own kernel refused before any packet left: an error of that pod."""
+    t = c.target
+    c.verdict, c.local = "error", True
+    c.reason = LOCAL_ERRNOS[err].format(src=t.src, dst_ip=t.dst_ip, src_ip=t.src_ip) if err in LOCAL_ERRNOS else \
+        f"the source pod {t.src}: {fallback}"
 UDP_RESEND_S = 0.25
 MAX_IN_FLIGHT = 128
 PROTO_NUMBERS = {"TCP": IPPROTO_TCP, "UDP": IPPROTO_UDP, "SCTP": IPPROTO_SCTP, "ICMP": IPPROTO_ICMP}
@@ -70,6 +78,7 @@ class _Cell:
     sock: socket.socket | None = None
     verdict: str | None = None
     reason: str = ""  # why, for an error verdict
+    local: bool = False  # the source pod itself could not send (no address, no route, no namespace)
     key: tuple | None = None
     icmp_id: int = 0
     last_send: float = 0.0
@@ -83,6 +92,7 @@ class ProbeResult:
     elapsed_s: float = 0.0
     errors: dict[tuple[str, str], str] = field(default_factory=dict)  # error cells: why
     refused: set[tuple[str, str]] = field(default_factory=set)  # allow: the destination's kernel refused
+    local: set[tuple[str, str]] = field(default_factory=set)  # error: the source pod itself could not send
 
 
 def _create(cell: _Cell, probe: Probe) -> None:
@@ -134,11 +144,10 @@ def run_probes(targets: list[Target], probe: Probe, timeout_s: float = 1.0,
                         try:
                             _create(c, probe)
                         except OSError as exc:
-                            c.verdict, c.reason = "error", LOCAL_ERRNOS.get(exc.errno, f"cannot open the probe "
-                                                                                         f"socket: {exc}")
-        except CommandError as exc:  # the pod's namespace is gone
+                            _local(c, exc.errno, f"cannot open the probe socket: {exc}")
+        except CommandError:  # the pod's namespace is gone
             for c in by_source[netns]:
-                c.verdict, c.reason = "error", str(exc)
+                _local(c, None, f"its network namespace {netns} does not exist")
 
     with ThreadPoolExecutor(min(8, max(1, len(by_source)))) as pool:
         list(pool.map(open_source, by_source))
@@ -161,19 +170,19 @@ def run_probes(targets: list[Target], probe: Probe, timeout_s: float = 1.0,
         if probe.protocol == "ICMP":
             sock = icmp_socks.get(c.target.src_netns)
             if sock is None:
-                c.verdict, c.reason = "error", f"network namespace {c.target.src_netns} does not exist"
+                _local(c, None, f"its network namespace {c.target.src_netns} does not exist")
                 return
             try:
                 sock.sendto(_icmp_echo(c.icmp_id, 1), (c.target.dst_ip, 0))
             except OSError as exc:
-                c.verdict, c.reason = "error", LOCAL_ERRNOS.get(exc.errno, f"cannot send: {exc}")
+                _local(c, exc.errno, f"cannot send: {exc}")
             return
         err = c.sock.connect_ex((c.target.dst_ip, int(probe.port)))
         c.key = flow_key(PROTO_NUMBERS[probe.protocol], c.target.src_ip, c.sock.getsockname()[1],
                          c.target.dst_ip, int(probe.port))
         if err not in (0, errno.EINPROGRESS):
             # Before any packet left: the source's own kernel refused (no route, no address ...).
-            c.verdict, c.reason = "error", LOCAL_ERRNOS.get(err, f"connect failed at once: {os.strerror(err)}")
+            _local(c, err, f"connect failed at once: {os.strerror(err)}")
             return
         if probe.protocol == "UDP":
             try:
@@ -182,7 +191,7 @@ def run_probes(targets: list[Target], probe: Probe, timeout_s: float = 1.0,
                 if exc.errno in UNREACH_ERRNOS:
                     c.verdict = "unreachable?"
                 else:
-                    c.verdict, c.reason = "error", LOCAL_ERRNOS.get(exc.errno, f"cannot send: {exc}")
+                    _local(c, exc.errno, f"cannot send: {exc}")
                 return
             sel.register(c.sock, selectors.EVENT_READ, c)
         else:
@@ -228,6 +237,7 @@ def run_probes(targets: list[Target], probe: Probe, timeout_s: float = 1.0,
     verdicts: dict[tuple[str, str], str] = {}
     errors: dict[tuple[str, str], str] = {}
     refused: set[tuple[str, str]] = set()
+    local: set[tuple[str, str]] = set()
     for c in cells:
         pair = (c.target.src, c.target.dst)
         verdict = c.verdict or "drop"
@@ -246,13 +256,15 @@ def run_probes(targets: list[Target], probe: Probe, timeout_s: float = 1.0,
                                         "ARP answer for the next hop")
         if verdict == "error":
             errors[pair] = c.reason or "the probe failed"
+            if c.local:
+                local.add(pair)
         verdicts[pair] = verdict
         if c.sock is not None:
             c.sock.close()
     for sock in icmp_socks.values():
         sock.close()
     sel.close()
-    return ProbeResult(verdicts, warnings, time.monotonic() - start, errors, refused)
+    return ProbeResult(verdicts, warnings, time.monotonic() - start, errors, refused, local)
 
 
 def _stream_or_dgram_verdict(c: _Cell, probe: Probe, warnings: list[str]) -> str | None:

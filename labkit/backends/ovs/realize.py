@@ -70,7 +70,7 @@ class Realization:
         self.underlay_mtu = underlay_mtu
         self.instances: dict[str, OvsInstance] = {}
         self.servers: dict[str, subprocess.Popen] = {}
-        self.half_made: set[str] = set()  # pods whose creation failed and whose removal failed too
+        self.half_made: dict[str, PodSpec] = {}  # pods made only in part (creation and its undo failed)
 
     # ------------------------------------------------------------------ names
 
@@ -175,9 +175,10 @@ class Realization:
             try:
                 self.remove_pods(topology, pods)
             except LabkitError:
-                self.half_made.update(p.key for p in pods)
+                self.half_made.update({p.key: p for p in pods})
             raise
-        self.half_made.difference_update(p.key for p in pods)
+        for p in pods:
+            self.half_made.pop(p.key, None)
 
     @staticmethod
     def neighbours_of(topology: Topology, pod: PodSpec) -> list[tuple[str, str]]:
@@ -240,9 +241,19 @@ class Realization:
                     args += ["--", "--if-exists", "del-port", names.INT_BRIDGE, names.pod_host_ifname(p.key)]
             self.instance(node).vsctl(args)
         present = existing_netns()
+        # Delete the veths from the node's side: a pod namespace whose name is gone lives on while the
+        # node's pod server still holds sockets in it, and so would its veth (a re-made pod of the same
+        # name would then collide with it).
+        for node_name in {p.node for p in pods}:
+            if names.node_netns(self.lab, node_name) in present:
+                run(["ip", "-n", names.node_netns(self.lab, node_name), "-force", "-batch", "-"],
+                    input="".join(f"link del {names.pod_host_ifname(p.key)}\n" for p in pods if p.node == node_name),
+                    timeout_s=60, check=False)
         _ip_batch([f"netns del {names.pod_netns(self.lab, p.key)}" for p in pods
                    if names.pod_netns(self.lab, p.key) in present])
         gone = {p.key for p in pods}
+        for key in gone:
+            self.half_made.pop(key, None)
         for q in topology.pods.values():
             ips = [p.ip for p in pods if p.node == q.node and p.ip != q.ip]
             if q.key not in gone and ips and names.pod_netns(self.lab, q.key) in present:
@@ -382,7 +393,7 @@ class Realization:
             if names.pod_host_ifname(p.key) not in links.get(p.node, set()):
                 problems.append(f"veth {names.pod_host_ifname(p.key)} is missing on node {p.node}")
             node = topology.node(p.node)
-            problems += _pod_interface_problems(netns, p, node.gateway_ip)
+            problems += pod_interface_problems(netns, p, node.gateway_ip)
             try:
                 table = neigh.dump(netns)
             except (OSError, CommandError) as exc:
@@ -422,7 +433,7 @@ class Realization:
 SIOCGIFFLAGS, SIOCGIFADDR, IFF_UP = 0x8913, 0x8915, 0x1
 
 
-def _pod_interface_problems(netns: str, pod: PodSpec, gateway_ip: str) -> list[str]:
+def pod_interface_problems(netns: str, pod: PodSpec, gateway_ip: str) -> list[str]:
     """eth0 up with the pod's address, and a default route via the gateway (read in-process)."""
     problems = []
     try:
@@ -466,4 +477,4 @@ def _readline(proc: subprocess.Popen, timeout_s: float) -> str:
     return ""
 
 
-__all__ = ["Realization", "existing_netns"]
+__all__ = ["Realization", "existing_netns", "pod_interface_problems"]

@@ -180,6 +180,10 @@ def sweep(prefix: str = names.PREFIX, include_running: bool = False) -> SweepRep
         entry = registered(lab)
         if entry is not None:
             kill_state_dir_processes(Path(entry["state_dir"]), report)
+            reaper = int(entry.get("reaper_pid") or 0)
+            if reaper and reaper != os.getpid() and "reaper.py" in cmdline(reaper):
+                kill_pid(reaper)  # it would wait for an owner that is gone or giving up
+                report.processes.append(reaper)
     for netns in doomed:
         for pid in _netns_pids(netns):
             if pid != os.getpid():

@@ -3,12 +3,14 @@ pods added at run time, SCTP on this kernel, and cleanup after a crash."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -204,14 +206,20 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def kill_lab_process(name: str, state_dir, while_running=lambda: None) -> None:
+def kill_lab_process(name: str, state_dir, while_running=lambda: None, with_reaper: bool = True) -> None:
     """Start lab ``name`` in a child process, call ``while_running()`` once it is up, then SIGKILL
-    the child: its namespaces and daemons stay behind, as after a crash."""
+    the child. ``with_reaper`` also SIGKILLs the lab's reaper first (the watcher that would sweep
+    the lab when its owner dies), so the namespaces and daemons stay behind, as after a crash that
+    took both (what `sweep` and `labkit down --all` are for)."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, name, str(state_dir)], stdout=subprocess.PIPE, text=True,
                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
     try:
         assert child.stdout.readline().strip() == "ready"
         while_running()
+        if with_reaper:
+            reaper = int(json.loads((REGISTRY_DIR / f"{name}.json").read_text())["reaper_pid"])
+            assert "reaper.py" in Path(f"/proc/{reaper}/cmdline").read_text()
+            os.kill(reaper, signal.SIGKILL)
         child.send_signal(signal.SIGKILL)
         child.wait(10)
     finally:
