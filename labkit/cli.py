@@ -84,9 +84,21 @@ def _serialize(directory: Path) -> None:
     _HELD[path] = lock
 
 
+_REBUILT: list[Lab] = []  # ovs labs this command rebuilt: stopped when it ends
+
+
 def _load(args) -> Lab:
     _serialize(_lab_dir(args))
-    return Lab.resume(args.name, args.state_dir)
+    lab = Lab.resume(args.name, args.state_dir)
+    _stop_at_exit(lab)
+    return lab
+
+
+def _stop_at_exit(lab: Lab) -> None:
+    """An ovs lab lives in the process that built it: this command's copy goes when the command
+    ends (the next command rebuilds it from lab.json). A kind cluster outlives the command."""
+    if lab.backend_name == "ovs":
+        _REBUILT.append(lab)
 
 
 # ---------------------------------------------------------------------------- commands
@@ -104,6 +116,7 @@ def cmd_up(args) -> int:
         options["progress"] = lambda event: print(f"  {event}", file=sys.stderr)
     lab = Lab(backend=args.backend, profile=args.profile, name=args.name, state_dir=directory,
               backend_options=options)
+    _stop_at_exit(lab)
     lab.save()
     print(f"lab {lab.name!r} is up: backend {lab.backend_name}, profile {lab.profile.name}, "
           f"{len(lab.state.nodes)} nodes, {len(lab.state.pods)} pods (state in {directory})")
@@ -610,6 +623,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        while _REBUILT:
+            _REBUILT.pop().stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,7 +47,7 @@ class NodeUnavailable(LabStateError):
 
     def __init__(self, node: str, daemon: str, why: str, log: str = "") -> None:
         self.node, self.daemon, self.why = node, daemon, why
-        tail = f"\n  last lines of its log:\n    " + "\n    ".join(log.splitlines()) if log else ""
+        tail = "\n  last lines of its log:\n    " + "\n    ".join(log.splitlines()) if log else ""
         super().__init__(f"node {node}: {daemon} is down and could not be restarted: {why}{tail}\n"
                          f"fix: nothing on this node forwards packets until it runs again; stop the lab and start it "
                          f"again (lab.stop(); Lab(...)) if it does not come back")

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..._util import proc as cmd
-from ..._util.locks import FileLock, describe_holder, holder
+from ..._util.locks import FileLock, holder
 from ...errors import LabStateError
 from .sweep import REGISTRY_DIR, lab_is_running, lock_path, register, registered, unregister
 
@@ -78,8 +78,14 @@ def revocation_path(lab: str) -> Path:
     return REGISTRY_DIR / f"{lab}.revoked"
 
 
-def owner(lab: str) -> dict | None:
-    """The registry entry (lab, state_dir, owner_pid, ...) of the live process owning ``lab``, or None."""
+def owner(lab: str, wait_for_reaper_s: float = REAPER_WAIT_S) -> dict | None:
+    """The registry entry (lab, state_dir, owner_pid, ...) of the live process owning ``lab``, or None.
+
+    A lab whose owner just died is being swept by its reaper (which holds the lock meanwhile): that
+    is no owner; this waits up to ``wait_for_reaper_s`` for the sweep to finish."""
+    deadline = time.monotonic() + wait_for_reaper_s
+    while lab_is_running(lab) and _reaping(lab) and time.monotonic() < deadline:
+        time.sleep(0.05)
     if not lab_is_running(lab):
         return None
     entry = registered(lab)
@@ -87,6 +93,10 @@ def owner(lab: str) -> dict | None:
         info = holder(lock_path(lab)) or {}
         entry = {"lab": lab, "owner_pid": info.get("pid"), "state_dir": None}
     return entry
+
+
+def _reaping(lab: str) -> bool:
+    return str((holder(lock_path(lab)) or {}).get("what", "")).startswith("reaper")
 
 
 class Ownership:
@@ -108,12 +118,12 @@ class Ownership:
         """Own the lab name or raise :class:`LabAlreadyRunning`. ``wait_s`` covers a probe that holds
         the lock for an instant (:func:`labkit._util.locks.is_locked`), never a live owner."""
         acquired = self._lock.acquire(wait_s)
-        if not acquired and str((holder(self._lock.path) or {}).get("what", "")).startswith("reaper"):
+        if not acquired and _reaping(self.lab):
             acquired = self._lock.acquire(REAPER_WAIT_S)  # a dead owner's lab being swept: a second or two
         if not acquired:
             entry = registered(self.lab) or {}
-            who = (f"owner pid {entry['owner_pid']}, state in {entry.get('state_dir')}" if entry.get("owner_pid")
-                   else describe_holder(holder(self._lock.path)))
+            pid = entry.get("owner_pid") or (holder(self._lock.path) or {}).get("pid", "unknown")
+            who = f"owner pid {pid}" + (f", state in {entry['state_dir']}" if entry.get("state_dir") else "")
             raise LabAlreadyRunning(
                 f"an ovs lab named {self.lab!r} is already running ({who}); stop it there (lab.stop() or "
                 f"'labkit down --name {self.lab}'), take it down with 'labkit down --name {self.lab} --force', "
