@@ -219,8 +219,10 @@ class Lab:
         try:
             yield
         except BaseException:
-            self.state.objects, self._applied = objects, applied
-            self.state.generation = max(self.state.generation, generation) + 1  # recompile the policy set
+            self._applied = applied
+            if self.state.generation != generation:  # the model changed before the backend failed
+                self.state.objects = objects
+                self.state.generation += 1  # a new generation: the policy set is compiled again
             raise
 
     def delete(self, what: ManifestSource | ObjectRef, ignore_not_found: bool = False) -> list[ObjectRef]:

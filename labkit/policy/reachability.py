@@ -162,7 +162,7 @@ class Reachability:
         di = {k: i for i, k in enumerate(destinations)}
         for (s, d), verdict in cells.items():
             codes[si[s], di[d]] = _NAMES_TO_CODE[verdict]
-        reasons = {pair: (errors or {}).get(pair, "the probe failed") for pair, v in cells.items() if v == "error"}
+        reasons = {pair: (errors or {}).get(pair) or "the probe failed" for pair, v in cells.items() if v == "error"}
         return cls(list(sources), list(destinations), codes, probe, kind, backend, errors=reasons)
 
     # ------------------------------------------------------------------ access

@@ -632,11 +632,12 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
         records from OVS IPFIX and conntrack (:func:`.flowexport.generate_traffic`)."""
         from .flowexport import generate_traffic
 
-        if policy_set is not self.policy_set:
-            self.sync(state, policy_set, [])
-        topology = self._require()
-        return generate_traffic(self.enable_flow_export(), self.lab, topology, state, policy_set, profile,
-                                duration_s=duration_s, seed=seed, real_time_s=real_time_s)
+        with self._operation() as topology:
+            if policy_set is not self.policy_set:
+                self.sync(state, policy_set, [])
+            self._warn(self._preflight(list(topology.nodes), drift=True)[0])
+            return generate_traffic(self.enable_flow_export(), self.lab, topology, state, policy_set, profile,
+                                    duration_s=duration_s, seed=seed, real_time_s=real_time_s)
 
     # ------------------------------------------------------------------ encryption (.encryption)
 
@@ -657,10 +658,11 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
 
     def capture(self, state: ClusterState, src_key: str, dst_key: str, mode: str):
         """Real frames on the underlay during one HTTP GET src -> dst (labkit.encryption.wire.Capture)."""
-        topology = self._require()
-        if mode != self.encryption.mode:
-            self.set_encryption(state, mode)
-        return self.encryption.capture(topology, src_key, dst_key)
+        with self._operation() as topology:
+            if mode != self.encryption.mode:
+                self.set_encryption(state, mode)
+            self._warn(self._preflight(list(topology.nodes), drift=True)[0])
+            return self.encryption.capture(topology, src_key, dst_key)
 
     def supports_sctp(self) -> bool:
         """Can this machine's kernel carry the SCTP probes (CONFIG_IP_SCTP)?"""

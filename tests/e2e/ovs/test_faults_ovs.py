@@ -270,6 +270,25 @@ def test_a_commit_that_fails_on_one_node_is_rolled_back_everywhere(make_lab, mon
     assert flows_text(lab, victim) == before[victim]
 
 
+def test_flow_export_comes_back_with_a_restarted_vswitchd(make_lab):
+    """The IPFIX exporter lives in the node's database and vswitchd; after a restart the records of a
+    traffic run still name the rules."""
+    from labkit.flows import TrafficProfile, TrafficRule
+
+    lab = make_lab()
+    lab.apply(GUARD)
+    profile = TrafficProfile("after-restart", (
+        TrafficRule("x-to-y", "x/a", "y/b", 80, connections_per_minute=6, duration_s=1.0),
+        TrafficRule("y-to-x", "y/a", "x/a", 80, connections_per_minute=6, duration_s=1.0, probe=True),
+    ))
+    lab.generate_traffic(profile, duration_s=20, seed=1)
+    kill(lab, node_of(lab, "x/a"), VSWITCHD)
+    flows = lab.flows(lab.generate_traffic(profile, duration_s=20, seed=2))
+    denied = flows[(flows.sourcePodNamespace == "y") & (flows.destinationPodName == "a")
+                   & (flows.destinationPodNamespace == "x")]
+    assert len(denied) and set(denied.ingressNetworkPolicyRuleName) == {"no-y"}, flows
+
+
 # ------------------------------------------------------------------------------ 3. drift
 
 
