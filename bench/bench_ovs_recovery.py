@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from labkit import Lab
 from labkit.backends.ovs.daemons import OVSDB, VSWITCHD
+from labkit.backends.ovs.health import REPAIRED
 
 GUARD = """
 apiVersion: crd.antrea.io/v1beta1
@@ -66,10 +67,16 @@ def kill(lab: Lab, node: str, daemon: str) -> float:
 
 
 def repair_share(lab: Lab, node: str, since: float) -> float:
-    """Seconds from ``since`` to the keeper's last repair step on ``node``."""
-    done = [e.at for e in lab.backend.health_events if e.node == node and e.at >= since
-            and e.what == "reconnected the Reject agent"]
+    """Seconds from ``since`` to the end of the keeper's repair of ``node`` (nan: not repaired yet)."""
+    done = [e.at for e in lab.backend.health_events if e.node == node and e.at >= since and e.what == REPAIRED]
     return (done[-1] - since) if done else float("nan")
+
+
+def paths(lab: Lab, node: str, since: float) -> dict[str, int]:
+    """How the repairs since ``since`` went: vswitchd kept (it reconnected) or restarted."""
+    steps = [e.what for e in lab.backend.health_events if e.node == node and e.at >= since]
+    return {"vswitchd kept": sum("reconnected to it" in w for w in steps),
+            "vswitchd restarted": sum(w == "restarted ovs-vswitchd" for w in steps)}
 
 
 def summary(values: list[float]) -> str:
@@ -88,6 +95,7 @@ def bench(runs: int) -> None:
             print(f"baseline: healthy workshop matrix (81 cells, drops included): {summary(healthy)}")
             for daemon in (VSWITCHD, OVSDB):
                 total, repair = [], []
+                start = time.monotonic()
                 for _ in range(runs):
                     killed = kill(lab, node, daemon)
                     correct_matrix(lab)
@@ -95,7 +103,7 @@ def bench(runs: int) -> None:
                     repair.append(repair_share(lab, node, killed))
                 print(f"kill -9 {daemon} -> next matrix equal to sim (watchdog off): {summary(total)} "
                       f"({statistics.median(total) / statistics.median(healthy):.2f}x the healthy matrix); "
-                      f"repair share {summary(repair)}")
+                      f"repair share {summary(repair)}; {paths(lab, node, start)}")
         finally:
             lab.stop()
         lab = Lab(backend="ovs", profile="workshop", name="benchrec", state_dir=tmp,
@@ -106,6 +114,7 @@ def bench(runs: int) -> None:
             correct_matrix(lab)
             for daemon in (VSWITCHD, OVSDB):
                 waits = []
+                start = time.monotonic()
                 for _ in range(runs):
                     killed = kill(lab, node, daemon)
                     while repair_share(lab, node, killed) != repair_share(lab, node, killed):  # nan until repaired
@@ -114,7 +123,8 @@ def bench(runs: int) -> None:
                         time.sleep(0.01)
                     waits.append(repair_share(lab, node, killed))
                     correct_matrix(lab)
-                print(f"kill -9 {daemon} -> repaired by the watchdog (1 s period), no call made: {summary(waits)}")
+                print(f"kill -9 {daemon} -> repaired by the watchdog (1 s period), no call made: {summary(waits)}; "
+                      f"{paths(lab, node, start)}")
         finally:
             lab.stop()
 

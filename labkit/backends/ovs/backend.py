@@ -524,8 +524,8 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
     def dump_megaflows(self, node: str) -> str:
         """``ovs-appctl dpctl/dump-flows`` of one node: the datapath's megaflow cache, as text
         (what :func:`labkit.smartnic.parse_dump_flows` reads)."""
-        topology = self._require()
-        return self.realization.instance(topology.node(self._node(node))).appctl(["dpctl/dump-flows"])
+        with self._operation() as topology:
+            return self.realization.instance(topology.node(self._node(node))).appctl(["dpctl/dump-flows"])
 
     def explain(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str, probe: Probe) -> Explanation:
         """The deciding rules from the policy model this datapath was compiled from (as
@@ -573,21 +573,23 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
         """Each node's real datapath flows classified with its NIC profile (or ``profile``), with OVS's
         counters: a :class:`labkit.smartnic.report.OffloadReport`. ``reset`` then starts a new window
         (datapath flows purged, pmd counters zeroed)."""
-        topology = self._require()
-        nodes = [topology.node(self._node(node))] if node else list(topology.nodes)
-        report = self.smartnics.report(self.realization, topology, nodes, profile, flow_capacity)
-        if reset:
-            self.smartnics.reset(self.realization, nodes)
-        return report
+        with self._operation() as topology:
+            nodes = [topology.node(self._node(node))] if node else list(topology.nodes)
+            self._warn(self._preflight(nodes, drift=False)[0])
+            report = self.smartnics.report(self.realization, topology, nodes, profile, flow_capacity)
+            if reset:
+                self.smartnics.reset(self.realization, nodes)
+            return report
 
     def representors(self):
         """Pods, VF index, representor and br-int port (SmartNIC topologies)."""
-        return self.smartnics.representors(self.realization, self._require())
+        with self._operation() as topology:
+            return self.smartnics.representors(self.realization, topology)
 
     def host_attack(self, node: str):
         """Play root on the node's host OS against the policy (see .smartnic.SmartNics.host_attack)."""
-        topology = self._require()
-        return self.smartnics.host_attack(self.realization, topology, topology.node(self._node(node)))
+        with self._operation() as topology:
+            return self.smartnics.host_attack(self.realization, topology, topology.node(self._node(node)))
 
     def steady_traffic(self, pairs: list[tuple[str, str]], port: int = 80, pps: float = 50.0,
                        churn_per_s: float = 0.0):
@@ -595,7 +597,8 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
         connections per second, cycling over the same pairs (:class:`.steady.SteadyTraffic`)."""
         from .steady import SteadyTraffic, Stream
 
-        topology = self._require()
+        with self._operation() as topology:
+            self._warn(self._preflight(list(topology.nodes), drift=True)[0])
         streams = []
         for src, dst in pairs:
             if src not in topology.pods or dst not in topology.pods:

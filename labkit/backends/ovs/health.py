@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .realize import Realization
 
 PODSERVER = "pod server"
+REPAIRED = "repaired"  # the last event of every repair
 AGENT = "reject agent"
 RECONNECT_GRACE_S = 1.0  # how long a live vswitchd may take to reconnect to a restarted ovsdb-server
 OPENFLOW_TIMEOUT_S = 1.0  # a vswitchd that does not answer one OpenFlow request within this is hung
@@ -122,13 +123,14 @@ class Keeper:
                                           "it starts with no flows")
                 else:
                     known[daemon] = pid  # the database survives an ovsdb-server restart: nothing to redo
-        if openflow and VSWITCHD not in found.dead:
+        # A vswitchd without its database serves no OpenFlow: asking it then would only wait for the
+        # timeout; the repair of ovsdb-server finds out whether it reconnects.
+        if openflow and VSWITCHD not in found.dead and OVSDB not in found.dead:
             try:
                 found.counts = table_counts(inst.mgmt_socket(names.INT_BRIDGE), OPENFLOW_TIMEOUT_S)
             except OpenFlowUnavailable as exc:
                 found.dead.add(VSWITCHD)
-                found.problems.append(f"ovs-vswitchd does not answer OpenFlow on br-int ({exc})"
-                                      + (" while ovsdb-server is down" if OVSDB in found.dead else ""))
+                found.problems.append(f"ovs-vswitchd does not answer OpenFlow on br-int ({exc})")
         if not self.agent.connected(node.name):
             found.agent_lost = True
             found.problems.append("the Reject agent lost its OpenFlow connection (rejects would read as drops)")
@@ -158,10 +160,13 @@ class Keeper:
             except CommandError as exc:
                 raise NodeUnavailable(node.name, OVSDB, str(exc).splitlines()[0], inst.log_tail(OVSDB)) from exc
             done.append("restarted ovsdb-server")
-            if VSWITCHD not in found.dead and not self._reconnected(inst):
-                # A live vswitchd retries its database connection with a backoff of up to 8 s and
-                # serves no OpenFlow meanwhile; restarting it is faster than waiting.
-                found.dead.add(VSWITCHD)
+            if VSWITCHD not in found.dead:
+                if self._reconnected(inst):
+                    done.append("ovs-vswitchd reconnected to it with its flows")
+                else:
+                    # A live vswitchd retries its database connection with a backoff of up to 8 s
+                    # and serves no OpenFlow meanwhile; restarting it is faster than waiting.
+                    found.dead.add(VSWITCHD)
         replay = VSWITCHD in found.dead or found.restarted
         if replay:
             self.agent.detach(node.name)
@@ -194,6 +199,7 @@ class Keeper:
         self.remember(node)
         for what in done:
             self._event(node.name, what)
+        self._event(node.name, REPAIRED)
         return done
 
     def _reconnected(self, inst) -> bool:
@@ -219,4 +225,4 @@ class Keeper:
                 time.sleep(0.02)
 
 
-__all__ = ["Keeper", "NodeCheck", "NodeUnavailable", "HealthEvent", "PODSERVER", "AGENT"]
+__all__ = ["Keeper", "NodeCheck", "NodeUnavailable", "HealthEvent", "PODSERVER", "AGENT", "REPAIRED"]
