@@ -45,6 +45,7 @@ from pathlib import Path
 from ..._util import proc as cmd
 from ..._util.locks import FileLock, holder
 from ...errors import LabStateError
+from .daemons import pid_alive
 from .sweep import REGISTRY_DIR, lab_is_running, lock_path, register, registered, unregister
 
 REAPER = Path(__file__).with_name("reaper.py")
@@ -128,8 +129,15 @@ class Ownership:
                 f"an ovs lab named {self.lab!r} is already running ({who}); stop it there (lab.stop() or "
                 f"'labkit down --name {self.lab}'), take it down with 'labkit down --name {self.lab} --force', "
                 "or pick another name")
+        previous = registered(self.lab)  # a dead owner's entry: where its leftovers are
+        if previous and "acquired_at" not in previous and pid_alive(int(previous.get("owner_pid") or 0)):
+            # Registered by a labkit without ownership locks, and its owner still runs: not ours.
+            self._lock.release()
+            raise LabAlreadyRunning(f"an ovs lab named {self.lab!r} is already running (owner pid "
+                                    f"{previous['owner_pid']}, started by an older labkit); stop it or pick "
+                                    "another name")
         self.acquired_at = time.time()
-        self.previous = registered(self.lab)  # a dead owner's entry: where its leftovers are
+        self.previous = previous
         try:
             revocation_path(self.lab).unlink()  # addressed to an earlier owner of this name
         except FileNotFoundError:
@@ -177,6 +185,7 @@ class Ownership:
             entry = registered(self.lab)
             if entry is not None and entry.get("owner_pid") == os.getpid():
                 unregister(self.lab)
+            (REGISTRY_DIR / f"{self.lab}.reaper.log").unlink(missing_ok=True)
         self._lock.release()
 
     def stop_reaper(self) -> None:
