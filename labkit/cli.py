@@ -297,7 +297,8 @@ def cmd_matrix(args) -> int:
                           "cells": [[c for c in row] for row in m.to_frame().values.tolist()]}, indent=1))
     else:
         print(m)
-        print("legend: . allow   X drop   R reject")
+        print("legend: . allow   X drop   R reject" + ("   E error (not the policy's doing; reasons above)"
+                                                       if m.errors else ""))
     for warning in m.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -386,20 +386,39 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
 
     def reachability(self, state: ClusterState, policy_set: PolicySet, probe: Probe,
                      sources: list[str], destinations: list[str]) -> Reachability:
+        """Measure with real connections. The nodes are checked (and repaired) first; the probes run
+        without the backend's lock (an apply or the watchdog may run meanwhile, as on a live
+        cluster); then daemons that changed during the batch are repaired and their cells measured
+        again, and silence that was not the policy's becomes an ``error`` cell."""
         with self._operation() as topology:
             if probe.protocol == "SCTP" and not self._sctp(topology):
                 raise UnsupportedOperation("the ovs backend cannot send SCTP probes: this machine's kernel has no "
                                            "SCTP (CONFIG_IP_SCTP); use backend='sim' for SCTP, or a kernel with SCTP")
             notes, down = self._preflight(list(topology.nodes), drift=True, tolerate=True)
-            cells, errors = self._measure(topology, probe, sources, destinations, down, notes)
+            cells, errors, targets = self._plan(topology, sources, destinations, down, notes)
+            fulls = neigh.table_fulls()
+            pids = {n.name: dict(self.keeper.pids.get(n.name, {})) for n in topology.nodes}
+        result = self._probe(targets, probe)
+        with self._operation():
+            self._settle(topology, probe, targets, result, pids, down, notes)
+            cells.update(result.verdicts)
+            errors.update(result.errors)
+            after = neigh.table_fulls()
+            if fulls is not None and after is not None and after > fulls:
+                notes.append(f"the kernel's neighbour table was full {after - fulls} time(s) during this measurement "
+                             f"(net.ipv4.neigh.default.gc_thresh3 = {neigh.gc_thresh3()}, one table for every lab on "
+                             "this machine); labkit's pods use static entries, so another program or lab filled it; "
+                             "cells whose source could not resolve its next hop are errors")
+            self.timings["last_probe_s"] = result.elapsed_s
             self.last_warnings = notes
-            matrix = Reachability.from_cells(sources, destinations, cells, probe, kind="observed", backend=self.name,
-                                             errors=errors)
-            matrix.warnings = list(notes)
-            return matrix
+        matrix = Reachability.from_cells(sources, destinations, cells, probe, kind="observed", backend=self.name,
+                                         errors=errors)
+        matrix.warnings = list(notes)
+        return matrix
 
-    def _measure(self, topology: Topology, probe: Probe, sources: list[str], destinations: list[str],
-                 down: dict[str, NodeUnavailable], notes: list[str]) -> tuple[dict, dict]:
+    def _plan(self, topology: Topology, sources: list[str], destinations: list[str],
+              down: dict[str, NodeUnavailable], notes: list[str]) -> tuple[dict, dict, list[Target]]:
+        """The probes to send, and the cells decided without one (unscheduled pods, dead nodes)."""
         cells: dict[tuple[str, str], str] = {}
         errors: dict[tuple[str, str], str] = {}
         targets = []
@@ -419,38 +438,42 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
         for node, exc in down.items():
             notes.append(f"node {node}: {exc.daemon} is down and could not be restarted ({exc.why}); its cells are "
                          "errors")
-        fulls = neigh.table_fulls()
-        pids = {n.name: dict(self.keeper.pids.get(n.name, {})) for n in topology.nodes}
-        result = self._probe(targets, probe)
-        # Did a daemon die or restart while we measured? Then repair and measure its cells again.
+        return cells, errors, targets
+
+    def _settle(self, topology: Topology, probe: Probe, targets: list[Target], result, pids: dict,
+                down: dict[str, NodeUnavailable], notes: list[str]) -> None:
+        """After a batch: measure again what a daemon's death or restart may have spoiled, and tell
+        infrastructure failures from policy (``result`` is updated in place)."""
         changed = [n for n in topology.nodes if n.name not in down and (not self.keeper.check(n, openflow=False).ok
                                                                           or self.keeper.pids.get(n.name) != pids[n.name])]
         if changed:
             again_notes, again_down = self._preflight(changed, drift=False, tolerate=True)
             notes += [f"during the measurement: {n}" for n in again_notes]
             hit = {n.name for n in changed}
-            redo = [t for t in targets if result.verdicts[(t.src, t.dst)] != "allow"
-                    and ({topology.pods[t.src].node, topology.pods[t.dst].node} & hit)]
-            redo_ok = [t for t in redo if not ({topology.pods[t.src].node, topology.pods[t.dst].node} & set(again_down))]
+            ends = lambda t: {topology.pods[t.src].node, topology.pods[t.dst].node}  # noqa: E731
+            redo = [t for t in targets if result.verdicts[(t.src, t.dst)] != "allow" and ends(t) & hit]
+            redo_ok = [t for t in redo if not ends(t) & set(again_down)]
             if redo_ok:
                 again = self._probe(redo_ok, probe)
-                result.verdicts.update(again.verdicts)
-                result.errors.update(again.errors)
                 for t in redo_ok:
-                    if again.verdicts[(t.src, t.dst)] != "error":
-                        result.errors.pop((t.src, t.dst), None)
+                    pair = (t.src, t.dst)
+                    result.verdicts[pair] = again.verdicts[pair]
+                    result.errors.pop(pair, None)
+                    result.local.discard(pair)
+                    result.refused.discard(pair)
+                result.errors.update(again.errors)
+                result.local |= again.local
+                result.refused |= again.refused
             for t in redo:
                 node = next((n for n in (topology.pods[t.src].node, topology.pods[t.dst].node) if n in again_down), None)
                 if node is not None:
                     result.verdicts[(t.src, t.dst)] = "error"
                     result.errors[(t.src, t.dst)] = f"node {node}: {again_down[node].daemon} died during the probe"
-        cells.update(result.verdicts)
-        errors.update(result.errors)
         # Silence is only a drop if the packet could leave the source and be taken by the destination.
         drops = [pair for pair, v in result.verdicts.items() if v == "drop"]
         silence = classify.explain_silence(self.lab, topology, drops)
         for pair, why in silence.items():
-            cells[pair], errors[pair] = "error", why
+            result.verdicts[pair], result.errors[pair] = "error", why
         broken = classify.broken_pods(silence) | {src for src, _ in result.local}
         if broken:  # the next apply (or verify(repair=True)) rebuilds them
             self.realization.half_made.update({k: topology.pods[k] for k in broken if k in topology.pods})
@@ -459,18 +482,10 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Encrypts, Captures, 
         for pair in result.refused:
             dst = topology.pods[pair[1]]
             if classify.declares(dst, probe):
-                cells[pair] = "error"
-                errors[pair] = (f"{pair[1]} declares {probe} but nothing answered there (the pod server of node "
-                                f"{dst.node} does not listen on it)")
+                result.verdicts[pair] = "error"
+                result.errors[pair] = (f"{pair[1]} declares {probe} but nothing answered there (the pod server of "
+                                       f"node {dst.node} does not listen on it)")
         notes += result.warnings
-        after = neigh.table_fulls()
-        if fulls is not None and after is not None and after > fulls:
-            notes.append(f"the kernel's neighbour table was full {after - fulls} time(s) during this measurement "
-                         f"(net.ipv4.neigh.default.gc_thresh3 = {neigh.gc_thresh3()}, one table for every lab on this "
-                         "machine); labkit's pods use static entries, so another program or lab filled it; cells that "
-                         "needed ARP are errors")
-        self.timings["last_probe_s"] = result.elapsed_s
-        return cells, errors
 
     def _probe(self, targets: list[Target], probe: Probe):
         since = time.monotonic()
