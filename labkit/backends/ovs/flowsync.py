@@ -79,13 +79,18 @@ class FlowSync:
         text = self.installed.get(node.name)
         if text is None:
             return 0
-        self._install(node, text)
+        self.install(node, text)
         return text.count("\n")
 
     # ------------------------------------------------------------------ install
 
-    def _install(self, node: NodeSpec, text: str) -> None:
+    def install(self, node: NodeSpec, text: str) -> None:
+        """Install ``text`` on one node (one bundle) and remember it as what the node holds."""
         self.realization.install_flows(node, text)
+        self._installed_now(node, text)
+
+    def _installed_now(self, node: NodeSpec, text: str) -> None:
+        self.installed[node.name] = text
         self.stale.discard(node.name)
         try:
             self.counts[node.name] = self.live_counts(node)
@@ -124,12 +129,7 @@ class FlowSync:
         failed = [(node, exc) for (node, _), exc in zip(work, outcomes) if exc is not None]
         if not failed:
             for node, text in work:
-                self.installed[node.name] = text
-                self.stale.discard(node.name)
-                try:
-                    self.counts[node.name] = self.live_counts(node)
-                except OpenFlowUnavailable:
-                    self.counts.pop(node.name, None)
+                self._installed_now(node, text)
             return notes
         # phase 3: roll back every node that took the new flows
         rolled, stuck = [], []

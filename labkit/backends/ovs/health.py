@@ -62,12 +62,19 @@ class NodeCheck:
     dead: set[str] = field(default_factory=set)  # daemons to start again: ovsdb-server, ovs-vswitchd, pod server
     restarted: bool = False  # ovs-vswitchd runs, but not the process labkit programmed: its flows are gone
     agent_lost: bool = False
-    problems: list[str] = field(default_factory=list)  # one sentence each
+    components: list[tuple[str, str]] = field(default_factory=list)  # (component, one sentence) per problem
     counts: dict[int, int] | None = None  # flows per table, when ovs-vswitchd answered OpenFlow
 
     @property
     def ok(self) -> bool:
         return not (self.dead or self.restarted or self.agent_lost)
+
+    @property
+    def problems(self) -> list[str]:
+        return [text for _, text in self.components]
+
+    def add(self, component: str, text: str) -> None:
+        self.components.append((component, text))
 
 
 @dataclass(frozen=True)
@@ -115,12 +122,12 @@ class Keeper:
             if pid is None:
                 found.dead.add(daemon)
                 was = f" (pid {known[daemon]} exited)" if daemon in known else ""
-                found.problems.append(f"{daemon} is not running{was}")
+                found.add(daemon, f"{daemon} is not running{was}")
             elif daemon in known and pid != known[daemon]:
                 if daemon == VSWITCHD:
                     found.restarted = True
-                    found.problems.append(f"ovs-vswitchd was restarted outside labkit (pid {known[daemon]} -> {pid}): "
-                                          "it starts with no flows")
+                    found.add(daemon, f"ovs-vswitchd was restarted outside labkit (pid {known[daemon]} -> {pid}): "
+                                      "it starts with no flows")
                 else:
                     known[daemon] = pid  # the database survives an ovsdb-server restart: nothing to redo
         # A vswitchd without its database serves no OpenFlow: asking it then would only wait for the
@@ -130,13 +137,13 @@ class Keeper:
                 found.counts = table_counts(inst.mgmt_socket(names.INT_BRIDGE), OPENFLOW_TIMEOUT_S)
             except OpenFlowUnavailable as exc:
                 found.dead.add(VSWITCHD)
-                found.problems.append(f"ovs-vswitchd does not answer OpenFlow on br-int ({exc})")
+                found.add(VSWITCHD, f"ovs-vswitchd does not answer OpenFlow on br-int ({exc})")
         if not self.agent.connected(node.name):
             found.agent_lost = True
-            found.problems.append("the Reject agent lost its OpenFlow connection (rejects would read as drops)")
+            found.add(AGENT, "the Reject agent lost its OpenFlow connection (rejects would read as drops)")
         if not self.realization.server_alive(node):
             found.dead.add(PODSERVER)
-            found.problems.append("the pod server exited (nothing answers on the pods' ports)")
+            found.add(PODSERVER, "the pod server exited (nothing answers on the pods' ports)")
         return found
 
     # ------------------------------------------------------------------ repair

@@ -24,7 +24,10 @@ from ...errors import LabkitError
 from ...policy.compiler import PolicySet
 from ..verification import Finding, VerifyReport
 from . import names
-from .daemons import VSWITCHD
+from .daemons import OVSDB, VSWITCHD
+from .health import AGENT, PODSERVER
+
+DAEMONS = (OVSDB, VSWITCHD, AGENT, PODSERVER)
 from .flowinfo import describe_cookie
 from .realize import existing_netns
 
@@ -51,10 +54,7 @@ def inspect(backend: "OvsBackend", topology: Topology, policy_set: PolicySet) ->
     for node in topology.nodes:
         checked["nodes"] += 1
         health = backend.keeper.check(node)
-        for problem in health.problems:
-            component = problem.split(" ", 1)[0] if problem.startswith(("ovs", "ovsdb")) else (
-                "reject agent" if "Reject agent" in problem else "pod server")
-            found.append(Finding(node.name, component, problem))
+        found += [Finding(node.name, component, problem) for component, problem in health.components]
         text = backend.compiled_text(policy_set, topology, node)
         checked["flows"] += text.count("\n")
         if VSWITCHD not in health.dead:
@@ -93,12 +93,12 @@ def repair(backend: "OvsBackend", topology: Topology, policy_set: PolicySet, fou
     realization = backend.realization
     for node in topology.nodes:
         mine = [f for f in found if f.node == node.name]
-        if any(f.component in ("ovs-vswitchd", "ovsdb-server", "reject agent", "pod server") for f in mine):
+        if any(f.component in DAEMONS for f in mine):
             check = backend.keeper.check(node)
             if not check.ok:
                 actions = backend.keeper.repair(node, check)
                 for f in mine:
-                    if f.component in ("ovs-vswitchd", "ovsdb-server", "reject agent", "pod server"):
+                    if f.component in DAEMONS:
                         done[(f.node, f.component)] = ", ".join(actions)
     broken = sorted({f.component[4:] for f in found if f.component.startswith("pod ")})
     if broken:
@@ -120,13 +120,7 @@ def repair(backend: "OvsBackend", topology: Topology, policy_set: PolicySet, fou
     flow_nodes = {f.node for f in found if f.component == "flows"} | {f.node for f in found if f.component == "ports"}
     for name in flow_nodes:
         node, text = texts[name]
-        realization.install_flows(node, text)
-        backend.flowsync.installed[name] = text
-        backend.flowsync.stale.discard(name)
-        try:
-            backend.flowsync.counts[name] = backend.flowsync.live_counts(node)
-        except OSError:
-            pass
+        backend.flowsync.install(node, text)
         done[(name, "flows")] = "reinstalled the compiled flows"
         done.setdefault((name, "ports"), "reinstalled the flows (port problems need the node rebuilt)")
     backend.policy_set = policy_set
