@@ -16,6 +16,7 @@ from .errors import (
     UnsupportedOperation,
 )
 from .lab import BACKENDS, Lab, ovs_available
+from .policy.diff import PolicyDiff
 from .policy.probe import Probe
 from .policy.reachability import Decision, Explanation, Reachability
 from .policy.traceflow import Traceflow
@@ -27,6 +28,7 @@ __all__ = [
     "BACKENDS",
     "ovs_available",
     "Reachability",
+    "PolicyDiff",
     "Traceflow",
     "Explanation",
     "Decision",

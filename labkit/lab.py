@@ -21,25 +21,28 @@ import json
 import os
 import re
 import shutil
+import threading
 import weakref
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, Explains, GeneratesTraffic, ReportsOffload,
-                            Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, Verifies, has)
+from .backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, ExecResult, Executes, Explains,
+                            GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows,
+                            Verifies, has)
 from .backends.registry import require
 from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
 from .model.cluster import ApplyResult, ClusterState
 from .model.kinds import KIND_ALIASES, parse_ref
 from .model.manifest import ManifestSource, load_manifest, parse_manifest, resolve_path
 from .model.objects import ObjectRef, Pod
-from .model.profile import Profile, load_profile
+from .model.profile import SNAPSHOT, Profile, load_profile
 from .model.yamlsrc import Document, documents_from_data
 from .policy.compiler import PolicySet, compile_policies
 from .policy.evaluate import evaluate
 from .policy.probe import Probe
 from .policy.explain import explain as engine_explain
 from .policy.reachability import Explanation, Reachability
+from .policy.status import PolicyStatus, policy_status
 from . import views
 
 C = TypeVar("C")
@@ -105,11 +108,15 @@ class Lab:
 
     ``backend``: ``sim`` (default), ``ovs``, ``kind``, ``k8s`` (an existing Antrea cluster: pass
     ``backend_options={"context": "<kubeconfig context>"}``) or ``auto``.
+
+    ``kube_api=True`` also serves the lab's objects as a Kubernetes API on 127.0.0.1 (a background
+    thread, stopped with the lab): ``lab.kubeconfig`` is the file for ``kubectl``
+    (``!kubectl --kubeconfig {lab.kubeconfig} get pods -o wide``). See docs/kubectl.md.
     """
 
     def __init__(self, backend: str = "sim", profile: str | None = None, name: str = "lab",
                  state_dir: str | os.PathLike | None = None, start: bool = True,
-                 backend_options: dict[str, Any] | None = None,
+                 backend_options: dict[str, Any] | None = None, kube_api: bool = False,
                  _allocations: dict[str, tuple[str, str]] | None = None, _restoring: bool = False) -> None:
         if backend == "auto":
             backend = "ovs" if ovs_available()[0] else "sim"
@@ -131,10 +138,39 @@ class Lab:
         self.backend = None
         self.running = False
         self._encryption = "none"
+        # Held while the lab's objects change; faces that read then write (the Kubernetes API's
+        # resourceVersion checks) hold it across both steps. Reentrant: a face calls lab.apply with it.
+        self.lock = threading.RLock()
+        self._change_listeners: list = []
+        self._kube_api_wanted = kube_api
+        self.kube_api = None  # labkit.kubeapi.KubeAPIServer while serving
+        self.snapshot_report = None  # what Lab.from_snapshot loaded and skipped
         if self.profile.documents and not _restoring:  # a restored lab replays its own saved objects
             self._apply_items(load_manifest_docs(self.profile.documents))
         if start:
             self.start()
+
+    @classmethod
+    def from_snapshot(cls, path: str | os.PathLike, backend: str = "sim", name: str = "lab",
+                      state_dir: str | os.PathLike | None = None, start: bool = True,
+                      backend_options: dict[str, Any] | None = None) -> "Lab":
+        """A lab holding a real cluster's objects, read from what ``kubectl get namespaces,nodes,pods,
+        services,networkpolicies,clusternetworkpolicies,networkpolicies.crd.antrea.io,tiers,
+        clustergroups,groups -A -o yaml`` printed: its nodes, and every Pod on its node with its IP.
+        ``lab.snapshot_report`` says what was loaded and what was skipped (kinds and fields labkit
+        does not model, hostNetwork / terminated / Pending Pods) and why; see
+        :mod:`labkit.model.snapshot`. Meant for the sim backend: matrices, lint and diff offline.
+        """
+        from .model.snapshot import load_snapshot
+
+        snapshot = load_snapshot(path)
+        lab = cls(backend=backend, profile=SNAPSHOT, name=name, state_dir=state_dir, start=False,
+                  backend_options=backend_options, _allocations=snapshot.allocations)
+        lab._apply_items(snapshot.items)
+        lab.snapshot_report = snapshot.report
+        if start:
+            lab.start()
+        return lab
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -149,10 +185,15 @@ class Lab:
             raise
         self.running = True
         _live_labs.add(self)
+        if self._kube_api_wanted:
+            self.serve_kube_api()
         return self
 
     def stop(self) -> None:
         """Tear the lab down (idempotent)."""
+        if self.kube_api is not None:
+            self.kube_api.stop()
+            self.kube_api = None
         if self.backend is not None:
             self.backend.stop()
         self.running = False
@@ -167,6 +208,41 @@ class Lab:
     def __repr__(self) -> str:
         return (f"<Lab {self.name!r} backend={self.backend_name} profile={self.profile.name} "
                 f"pods={len(self.state.pods)} running={self.running}>")
+
+    # ------------------------------------------------------------------ Kubernetes API face
+
+    def serve_kube_api(self, port: int = 0, export: bool = True) -> Path:
+        """Serve this lab as a Kubernetes API on ``https://127.0.0.1:<port>`` (0: any free port)
+        until the lab stops; returns the kubeconfig path (also :attr:`kubeconfig`). ``export``: set
+        this process's ``KUBECONFIG`` (and PATH to labkit's kubectl) so ``!kubectl get pods`` works."""
+        if self.kube_api is None:
+            from .kubeapi import KubeAPIServer
+
+            self.kube_api = KubeAPIServer(self, self.state_dir / "kube-api", port).start()
+            if export:
+                self.kube_api.export_environment()
+            _live_labs.add(self)
+        return self.kube_api.kubeconfig
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The kubeconfig of this lab's Kubernetes API (``Lab(..., kube_api=True)``)."""
+        if self.kube_api is None:
+            raise LabStateError(f"lab {self.name!r} serves no Kubernetes API: create it with "
+                                "Lab(..., kube_api=True) or call lab.serve_kube_api()")
+        return self.kube_api.kubeconfig
+
+    def add_change_listener(self, callback) -> None:
+        """Call ``callback()`` after every change of the lab's objects (apply, delete, label)."""
+        self._change_listeners.append(callback)
+
+    def remove_change_listener(self, callback) -> None:
+        if callback in self._change_listeners:
+            self._change_listeners.remove(callback)
+
+    def _changed(self) -> None:
+        for callback in list(self._change_listeners):
+            callback()
 
     def _require_running(self) -> None:
         if not self.running:
@@ -203,13 +279,14 @@ class Lab:
         return self._apply_items(*parse_manifest(manifest))
 
     def _apply_items(self, items: list[tuple[Any, Document]], problems: list[Problem] | None = None) -> ApplyResult:
-        with self._all_or_nothing():
+        with self.lock, self._all_or_nothing():
             result = self.state.apply(items, problems)
             for obj, _ in items:
                 self._applied.pop(obj.ref, None)
                 self._applied[obj.ref] = dict(obj.raw)
             self._sync([dict(obj.raw) for obj, _ in items])
-        return result
+            self._changed()
+            return result
 
     @contextlib.contextmanager
     def _all_or_nothing(self):
@@ -225,15 +302,11 @@ class Lab:
                 self.state.generation += 1  # a new generation: the policy set is compiled again
             raise
 
-    def delete(self, what: ManifestSource | ObjectRef, ignore_not_found: bool = False) -> list[ObjectRef]:
-        """Delete the objects a manifest names, or one object given as ``kind/[namespace/]name``."""
-        if isinstance(what, ObjectRef):
-            refs = [what]
-        elif isinstance(what, str) and resolve_path(what) is None and (ref := parse_ref(what)) is not None:
-            refs = [ref]
-        else:
-            refs = [obj.ref for obj, _ in load_manifest(what)]
-        with self._all_or_nothing():
+    def delete(self, what: ManifestSource | ObjectRef | list[str | ObjectRef],
+               ignore_not_found: bool = False) -> list[ObjectRef]:
+        """Delete the objects a manifest names, or objects given as ``kind/[namespace/]name`` (one or a list)."""
+        refs = _refs_to_delete(what)
+        with self.lock, self._all_or_nothing():
             deleted = self.state.delete(refs, ignore_not_found=ignore_not_found)
             for ref in deleted:
                 self._applied.pop(ref, None)
@@ -241,10 +314,38 @@ class Lab:
                     for other in [r for r in self._applied if r.namespace == ref.name]:
                         self._applied.pop(other)
             self._sync([])
-        return deleted
+            self._changed()
+            return deleted
+
+    def diff(self, apply: ManifestSource | None = None, delete: ManifestSource | ObjectRef | list | None = None,
+             probes: list | None = None):
+        """What would change if ``apply`` were applied and ``delete`` deleted (what ``lab.apply`` /
+        ``lab.delete`` take; deletions first), without changing the lab: a
+        :class:`~labkit.policy.diff.PolicyDiff` of every (source, destination, probe) whose verdict
+        differs, with the deciding rule before and after (``.to_frame()``, ``.summary()``).
+
+        ``probes``: ``[("TCP", 80), ("UDP", 53), ("ICMP", None)]``, or ``None`` for one probe per
+        span of ports/ICMP types the rules of either state tell apart (nothing goes unseen).
+        Computed by the engine on every backend: the change is applied to a scratch copy of the
+        cluster state, the backend is never synced and no packet is sent.
+        """
+        from .policy.diff import diff_states, scratch_state
+
+        with self.lock:  # one consistent "before", even while another face (kubectl) changes the lab
+            before, after, policies = scratch_state(self.state), scratch_state(self.state), self.policy_set
+        if delete is not None:
+            after.delete(_refs_to_delete(delete))
+        if apply is not None:
+            after.apply(*parse_manifest(apply))
+        return diff_states(before, after, probes, before_policies=policies)
 
     def label(self, target: str, **labels: str | None) -> None:
         """Change a pod's (``ns/name``) or namespace's (``ns:name``) labels; None removes a label."""
+        with self.lock, self._all_or_nothing():
+            self._label(target, labels)
+            self._changed()
+
+    def _label(self, target: str, labels: dict[str, str | None]) -> None:
         if target.startswith("ns:"):
             ref = ObjectRef("", "Namespace", "", target[3:])
             obj = self.state.namespace(target[3:])
@@ -254,14 +355,13 @@ class Lab:
             obj = self.state.pod(target)
             ref = obj.ref
         new = {k: v for k, v in {**obj.labels, **labels}.items() if v is not None}
-        with self._all_or_nothing():
-            self.state.relabel(ref, new)
-            raw = self._applied.get(ref)
-            if raw is not None:
-                raw = self._applied[ref] = copy.deepcopy(raw)
-                raw.setdefault("metadata", {})["labels"] = {k: v for k, v in new.items()
-                                                            if k != "kubernetes.io/metadata.name"}
-            self._sync([])
+        self.state.relabel(ref, new)
+        raw = self._applied.get(ref)
+        if raw is not None:
+            raw = self._applied[ref] = copy.deepcopy(raw)  # a failed sync restores the original
+            raw.setdefault("metadata", {})["labels"] = {k: v for k, v in new.items()
+                                                        if k != "kubernetes.io/metadata.name"}
+        self._sync([])
 
     def _sync(self, manifests: list[dict]) -> None:
         if self.running and self.backend is not None:
@@ -287,12 +387,25 @@ class Lab:
         return views.services(self.state)
 
     def policies(self):
-        """Every policy in effective order (``antctl get netpol --sort-by=effectivePriority``)."""
-        return views.policies(self.state, self.policy_set)
+        """Every policy in effective order (``antctl get netpol --sort-by=effectivePriority``), with
+        the status Antrea reports on Antrea-native ones (phase, nodes, Realizable condition)."""
+        return views.policies(self.state, self.policy_set, self._realized_nodes())
 
     def get(self, kind: str):
         """kubectl-like table of one kind (``pods``, ``acnp``, ``annp``, ``netpol``, ``tiers``, ``cg`` ...)."""
-        return views.get(self.state, self.policy_set, kind)
+        return views.get(self.state, self.policy_set, kind, self._realized_nodes())
+
+    def policy_status(self, ref: str | ObjectRef) -> PolicyStatus | None:
+        """``status`` of an Antrea-native policy (``acnp/NAME``, ``annp/NS/NAME``) as antrea-controller
+        writes it: phase, observedGeneration, current/desired Nodes, conditions (None for netpol)."""
+        target = ref if isinstance(ref, ObjectRef) else parse_ref(ref)
+        if target is None:
+            raise NotFoundError(f"{ref!r} is not a reference like acnp/NAME or annp/NAMESPACE/NAME")
+        return policy_status(self.state, self.policy_set, target, self._realized_nodes())
+
+    def _realized_nodes(self) -> list[str] | None:
+        # A running lab realizes every change before apply returns; a stopped one realizes nothing.
+        return None if self.running else []
 
     def lint(self) -> list:
         """Findings about policies that are legal but likely wrong (nondeterministic ties, missing
@@ -331,9 +444,10 @@ class Lab:
 
     def expected_reachability(self, port: int | None = 80, protocol: str = "TCP", src_port: int | None = None,
                               sources: list[str] | None = None, destinations: list[str] | None = None,
-                              namespaces: list[str] | None = None) -> Reachability:
+                              namespaces: list[str] | None = None, icmp_type: int = 8,
+                              icmp_code: int = 0) -> Reachability:
         """What Antrea's semantics predict (the engine), whatever the backend."""
-        probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port)
+        probe = Probe(protocol.upper(), port if protocol.upper() != "ICMP" else None, src_port, icmp_type, icmp_code)
         ev = evaluate(self.policy_set, self.state.pods, probe, self._pod_keys(sources, namespaces),
                       self._pod_keys(destinations, namespaces))
         return Reachability.from_evaluation(ev, probe, self.policy_set, backend="engine")
@@ -366,7 +480,8 @@ class Lab:
         :class:`labkit.backends.verification.VerifyReport` (``.ok``, ``.findings``, ``.to_frame()``);
         ``repair=True`` restarts, reinstalls and rebuilds what differs first (``.remaining`` is what
         a second look still finds). ovs only: sim computes its verdicts from the model itself."""
-        return self._capable(Verifies).verify(self.state, self.policy_set, repair)
+        with self.lock:  # one consistent model to compare with, even while another face changes the lab
+            return self._capable(Verifies).verify(self.state, self.policy_set, repair)
 
     def dump_flows(self, node: str, table: str | None = None):
         """The OpenFlow flows of one node's ``br-int`` as a DataFrame (table name, priority, match,
@@ -376,6 +491,13 @@ class Lab:
         Only backends with a real switch have flows: ``ovs`` (and, later, ``kind``).
         """
         return self._capable(DumpsFlows).dump_flows(node, table)
+
+    def exec(self, pod: str, command: list[str], timeout_s: float = 30.0) -> ExecResult:
+        """Run ``command`` in a pod, as ``kubectl exec`` does: a real process in the pod's network
+        namespace on ovs; on sim the usual probes (``wget``, ``curl``, ``nc``, ``agnhost connect``)
+        answered from the engine's verdict."""
+        runner = self._capable(Executes)
+        return runner.exec(self.state, self.policy_set, self.state.pod(pod).key, list(command), timeout_s)
 
     # ------------------------------------------------------------------ encryption and SmartNICs
 
@@ -483,6 +605,7 @@ class Lab:
             "profile": self.profile.path or self.profile.name,
             "manifests": self.manifests(),
             "allocations": {p.key: [p.node_name, p.pod_ip] for p in self.state.pods},
+            "generations": {str(ref): gen for ref, gen in self.state.object_generations.items() if gen > 1},
             "running": self.running,
             "encryption": self._encryption,
         }
@@ -514,6 +637,7 @@ class Lab:
         lab = cls(backend=record["backend"], profile=None if profile == "empty" else profile, name=record["name"],
                   state_dir=directory, start=False, backend_options=record.get("backend_options"),
                   _allocations=allocations, _restoring=True)
+        lab.state.generation_hints = dict(record.get("generations", {}))  # metadata.generation survives
         if record.get("manifests"):
             lab._apply_items(load_manifest_docs(documents_from_data(record["manifests"], source=str(path))))
         if record.get("running", True):
@@ -526,6 +650,17 @@ class Lab:
             if record.get("encryption", "none") != "none":  # trafficEncryptionMode set by an earlier command
                 lab.set_encryption(record["encryption"])
         return lab
+
+
+def _refs_to_delete(what: ManifestSource | ObjectRef | list) -> list[ObjectRef]:
+    """Objects named by a reference (``acnp/name``, an ObjectRef), a list of references, or a manifest."""
+    if isinstance(what, ObjectRef):
+        return [what]
+    if isinstance(what, str) and resolve_path(what) is None and (ref := parse_ref(what)) is not None:
+        return [ref]
+    if isinstance(what, (list, tuple)) and what and all(isinstance(w, (str, ObjectRef)) for w in what):
+        return [ref for w in what for ref in _refs_to_delete(w)]
+    return [obj.ref for obj, _ in load_manifest(what)]
 
 
 def _probe(port: int | None, protocol: str, src_port: int | None) -> Probe:

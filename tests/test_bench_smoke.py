@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import bench_nsx  # noqa: E402
 import bench_reachability  # noqa: E402
+import nca  # noqa: E402
 
 
 def test_full_matrix_benchmark_runs(capsys):
@@ -16,7 +17,7 @@ def test_full_matrix_benchmark_runs(capsys):
 
 
 def test_nca_connection_strings():
-    f = bench_reachability._tcp80_allowed
+    f = nca.allows
     assert f("All connections")
     assert f("{protocols:TCP,dst_ports:80}")
     assert f("{protocols:TCP,dst_ports:70-90}")
@@ -24,6 +25,7 @@ def test_nca_connection_strings():
     assert not f("{protocols:TCP,dst_ports:81,8000-9100}")
     assert f("{protocols:TCP,dst_ports:81,8000-9100},{protocols:TCP,dst_ports:80}")
     assert not f("All but {protocols:TCP,dst_ports:80}")
+    assert f("{protocols:UDP,dst_ports:53}", "UDP", 53) and not f("{protocols:UDP,dst_ports:53}", "TCP", 53)
 
 
 def test_nsx_benchmark_runs(capsys, tmp_path):

@@ -41,8 +41,9 @@ def _tail(text: str | bytes | None) -> str:
 
 def run(argv: Sequence[str], netns: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S,
         input: str | None = None, env: Mapping[str, str] | None = None, check: bool = True,
-        hint: str = "") -> subprocess.CompletedProcess:
-    """Run ``argv`` (no shell; inside ``netns`` if given) and return the completed process (text).
+        hint: str = "", text: bool = True, cwd: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
+    """Run ``argv`` (no shell; inside ``netns`` if given) and return the completed process (its
+    output as text, or as bytes with ``text=False``).
 
     Raises CommandError when the command is missing, times out, or (with ``check``) exits non-zero;
     ``hint`` (how to fix it) is appended to those messages. ``env`` entries are added to the current
@@ -52,9 +53,9 @@ def run(argv: Sequence[str], netns: str | None = None, *, timeout_s: float = DEF
     where = f" in netns {netns}" if netns else ""
     fix = f"\nfix: {hint}" if hint else ""
     try:
-        proc = subprocess.run(full, input=input, capture_output=True, text=True, timeout=timeout_s,
+        proc = subprocess.run(full, input=input, capture_output=True, text=text, timeout=timeout_s,
                               env={**os.environ, **env} if env else None,
-                              stdin=None if input is not None else subprocess.DEVNULL,
+                              stdin=None if input is not None else subprocess.DEVNULL, cwd=cwd,
                               check=False)  # the exit code is checked below, into CommandError
     except FileNotFoundError as exc:
         raise CommandError(f"command not found: {full[0]} (while running: {describe(full)}); "

@@ -18,6 +18,7 @@ backend the machine has. This module imports no backend, so backends stay indepe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,6 +133,25 @@ class SteadyTraffic(Protocol):
         """Start the traffic; the handle has ``.stop()`` and ``.stats``; stopped with the lab at the latest."""
 
 
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a pod left: its exit code and output (as ``kubectl exec`` shows it)."""
+
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+@runtime_checkable
+class Executes(Protocol):
+    """Runs a command in a pod (``kubectl exec``): probes such as ``wget``, ``curl``, ``nc``, ``agnhost connect``."""
+
+    def exec(self, state: "ClusterState", policy_set: "PolicySet", pod: str, command: list[str],
+             timeout_s: float) -> ExecResult:
+        """Run ``command`` in pod ``pod`` (``ns/name``); a command still running after ``timeout_s`` is
+        stopped and exits 124 (as coreutils' ``timeout`` does)."""
+
+
 @runtime_checkable
 class ShowsRepresentors(Protocol):
     """Lists each pod's virtual function and its VF representor port (SmartNIC topologies)."""
@@ -164,7 +184,7 @@ class Verifies(Protocol):
         """Every difference found; with ``repair``, reinstall and recreate what differs first."""
 
 
-CAPABILITIES: tuple[type, ...] = (Explains, Traceflows, DumpsFlows, Encrypts, Captures, ReportsOffload,
+CAPABILITIES: tuple[type, ...] = (Explains, Traceflows, DumpsFlows, Executes, Encrypts, Captures, ReportsOffload,
                                   ShowsRepresentors, GeneratesTraffic, SteadyTraffic, AttacksHost, Resumable,
                                   Verifies)
 
@@ -174,6 +194,6 @@ def has(backend: object, capability: type) -> bool:
 
 
 __all__ = ["Backend", "Explains", "Traceflows", "DumpsFlows", "Encrypts", "Captures", "ReportsOffload",
-           "ShowsRepresentors", "GeneratesTraffic", "SteadyTraffic", "AttacksHost", "Resumable", "Verifies",
-           "CAPABILITIES",
+           "Executes", "ExecResult", "ShowsRepresentors", "GeneratesTraffic", "SteadyTraffic", "AttacksHost", "Resumable",
+           "Verifies", "CAPABILITIES",
            "BACKEND_NAMES", "has"]

@@ -15,6 +15,7 @@ of a small kind-like cluster:
 from __future__ import annotations
 
 import hashlib
+import heapq
 import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
@@ -80,9 +81,14 @@ class ApplyResult:
     """What one apply did, per object: ``created``, ``configured`` or ``unchanged`` (kubectl's words)."""
 
     changes: list[tuple[ObjectRef, str]] = field(default_factory=list)
+    # What the API server (or Antrea's webhook) answers with "Warning:": applied all the same.
+    warnings: list[Problem] = field(default_factory=list)
+
+    def changes_text(self) -> str:
+        return "\n".join(f"{ref} {what}" for ref, what in self.changes)
 
     def __str__(self) -> str:
-        return "\n".join(f"{ref} {what}" for ref, what in self.changes)
+        return "\n".join([self.changes_text()] + [f"Warning: {w}" for w in self.warnings])
 
 
 class ClusterState:
@@ -94,6 +100,11 @@ class ClusterState:
         # pod key -> (node, ip) to reuse when the pod is (re)created, so a lab restored from its
         # state directory keeps every pod where it was.
         self.allocation_hints: dict[str, tuple[str, str]] = {}
+        # metadata.generation of every object: 1 when created, +1 per change of its spec (the API
+        # server's rule for objects with a status subresource; label changes keep it). Antrea
+        # reports it back as status.observedGeneration. Hints (by str(ref)) restore it on resume.
+        self.object_generations: dict[ObjectRef, int] = {}
+        self.generation_hints: dict[str, int] = {}
         for node in nodes if nodes is not None else default_nodes():
             self.objects[node.ref] = node
         for tier in DEFAULT_TIERS:
@@ -165,7 +176,13 @@ class ClusterState:
         new.objects = dict(self.objects)
         new.generation = self.generation
         new.allocation_hints = self.allocation_hints
+        new.object_generations = dict(self.object_generations)
+        new.generation_hints = self.generation_hints
         return new
+
+    def object_generation(self, ref: ObjectRef) -> int:
+        """``metadata.generation`` of an object (1 for objects the lab created itself)."""
+        return self.object_generations.get(ref, 1)
 
     # ------------------------------------------------------------------ apply
 
@@ -188,13 +205,22 @@ class ClusterState:
                 staged._remove_deployment_pods(obj)
             staged.objects[ref] = obj
             what = "created" if old is None else ("unchanged" if old == obj else "configured")
+            if what == "created":
+                staged.object_generations[ref] = self.generation_hints.get(str(ref), 1)
+            elif what == "configured":
+                staged.object_generations[ref] = staged.object_generation(ref) + 1
             result.changes.append((ref, what))
         problems += staged._check_groups(items)
         if problems:
             raise ManifestError(problems)
+        result.warnings = [w for _, doc in items for w in doc.warnings]
         staged._expand_deployments()
         staged._schedule_and_allocate()
         self.objects = staged.objects
+        self.object_generations = staged.object_generations
+        for ref, what in result.changes:
+            if what == "created":
+                self.generation_hints.pop(str(ref), None)  # a hint restores an object once
         self.generation += 1
         return result
 
@@ -304,23 +330,45 @@ class ClusterState:
                 if pod.pod_ip:
                     used[pod.node_name].add(pod.pod_ip)
         schedulable = [n.name for n in nodes.values() if n.schedulable] or list(nodes)
-        for pod in self.pods:  # restored pods first, so nobody takes their addresses
+        # A hint (node, IP) says where a pod lives: a lab restored from its state directory, or a
+        # snapshot of a real cluster (whose IPAM may hand out addresses outside the node's
+        # podCIDR). A pod its hint places is kept exactly there.
+        pinned: set[str] = set()
+        for pod in self.pods:  # hinted pods first, so nobody takes their addresses
             hint = self.allocation_hints.get(pod.key)
-            if hint and not pod.node_name and not pod.pod_ip and hint[0] in nodes and hint[1] not in used[hint[0]]:
+            if not hint or hint[0] not in nodes or pod.node_name not in ("", hint[0]) \
+                    or pod.pod_ip not in ("", hint[1]):
+                continue
+            if (pod.node_name, pod.pod_ip) == hint:
+                pinned.add(pod.key)
+            elif hint[1] not in used[hint[0]]:
                 used[hint[0]].add(hint[1])
-                counts[hint[0]] += 1
+                counts[hint[0]] += 1 if not pod.node_name else 0
+                pinned.add(pod.key)
                 self.objects[pod.ref] = replace(pod, node_name=hint[0], pod_ip=hint[1])
+        free: dict[str, Iterator[str]] = {}  # per node: its pod CIDR's free addresses, in order
+        networks = {name: ipaddress.ip_network(n.pod_cidr) if n.pod_cidr else None for name, n in nodes.items()}
+        least_busy = [(counts[n], n) for n in schedulable]  # the node with the fewest pods (then by name) next
+        heapq.heapify(least_busy)
         for pod in self.pods:
+            if pod.key in pinned:
+                continue
             node_name = pod.node_name
             if node_name not in nodes:
-                if not schedulable:
+                if not least_busy:
                     continue
-                node_name = min(schedulable, key=lambda n: (counts[n], n))
-                counts[node_name] += 1
+                count, node_name = heapq.heapreplace(least_busy, (least_busy[0][0] + 1, least_busy[0][1]))
+                counts[node_name] = count + 1
             ip = pod.pod_ip
             newly_placed = node_name != pod.node_name
-            if not ip or not self._ip_in_node(ip, nodes[node_name]) or (newly_placed and ip in used[node_name]):
-                ip = self._next_ip(nodes[node_name], used[node_name])
+            net = networks[node_name]
+            if not ip or net is None or ipaddress.ip_address(ip) not in net or (newly_placed and ip in used[node_name]):
+                addresses = free.setdefault(node_name, self._free_ips(nodes[node_name], used[node_name]))
+                ip = next(addresses, "")
+                if not ip:
+                    node = nodes[node_name]
+                    raise ConflictError(f"node {node.name}: pod CIDR {node.pod_cidr} is full; add a node or use a "
+                                        "larger podCIDR")
             used[node_name].add(ip)
             if (node_name, ip) != (pod.node_name, pod.pod_ip):
                 self.objects[pod.ref] = replace(pod, node_name=node_name, pod_ip=ip)
@@ -336,18 +384,15 @@ class ClusterState:
                         break
 
     @staticmethod
-    def _ip_in_node(ip: str, node: Node) -> bool:
-        return bool(node.pod_cidr) and ipaddress.ip_address(ip) in ipaddress.ip_network(node.pod_cidr)
-
-    @staticmethod
-    def _next_ip(node: Node, used: set[str]) -> str:
+    def _free_ips(node: Node, used: set[str]) -> Iterator[str]:
+        """The node's pod CIDR addresses not in ``used`` (read as the iteration goes), in order."""
         net = ipaddress.ip_network(node.pod_cidr or "10.244.0.0/24")
         for i, host in enumerate(net.hosts()):
             if i == 0:
                 continue  # .1 is antrea-gw0, the node's gateway
-            if str(host) not in used:
-                return str(host)
-        raise ConflictError(f"node {node.name}: pod CIDR {node.pod_cidr} is full; add a node or use a larger podCIDR")
+            text = str(host)
+            if text not in used:
+                yield text
 
     # ------------------------------------------------------------------ delete
 
@@ -380,6 +425,7 @@ class ClusterState:
             staged.objects.pop(ref, None)
             deleted.append(ref)
         self.objects = staged.objects
+        self.object_generations = {r: g for r, g in staged.object_generations.items() if r in self.objects}
         self.generation += 1
         return deleted
 

@@ -43,6 +43,8 @@ def _looks_like_path(text: str) -> bool:
 
 
 def read_documents(source: ManifestSource) -> list[Document]:
+    if isinstance(source, list) and source and all(isinstance(d, Document) for d in source):
+        return list(source)  # already read (e.g. from a git revision), with their sources and lines
     if isinstance(source, (dict, list)):
         return documents_from_data(source)
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
@@ -90,6 +92,26 @@ def parse_manifest(source: ManifestSource, default_namespace: str = "default"
             seen[obj.ref] = doc
             items.append((obj, doc))
     return items, problems
+
+
+# Kinds `labkit diff --git` takes from a repository's files (any API group: a retired one is then
+# reported as the error it is); Pods, Deployments ... are the cluster's, not the policy change's.
+POLICY_KINDS = ("NetworkPolicy", "ClusterNetworkPolicy", "Tier", "ClusterGroup", "Group")
+
+
+def policy_documents(files: list[tuple[str, str]]) -> tuple[list[Document], dict[str, int]]:
+    """The policy documents (:data:`POLICY_KINDS`) of ``(source, text)`` files, and how many
+    documents of each other kind were left out."""
+    docs: list[Document] = []
+    others: dict[str, int] = {}
+    for source, text in files:
+        for doc in expand_lists(load_documents(text, source=source)):
+            kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+            if kind in POLICY_KINDS:
+                docs.append(doc)
+            else:
+                others[str(kind)] = others.get(str(kind), 0) + 1
+    return docs, others
 
 
 def refs_of(source: ManifestSource, default_namespace: str = "default") -> list[Any]:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping, Union
 
 from .selectors import LabelSelector
 
 Labels = Mapping[str, str]
 
-# API groups/versions accepted per kind. Antrea's docs still show v1alpha1 (ACNP/ANNP, Tier,
-# ClusterGroup before v1.13 moved them) and v1alpha3 (ClusterGroup/Group); v1beta1 is current.
+# API versions served for Antrea's policy kinds: Antrea v2 CRDs serve v1beta1 only (v2.0 removed
+# v1alpha1 ACNP/ANNP/Tier and v1alpha2/v1alpha3 ClusterGroup/Group; build/charts/antrea/crds).
 ANTREA_GROUP = "crd.antrea.io"
-ANTREA_VERSIONS = ("v1beta1", "v1alpha1", "v1alpha2", "v1alpha3")
+ANTREA_VERSIONS = ("v1beta1",)
 ACNP = "ClusterNetworkPolicy"
 ANNP = "NetworkPolicy"  # crd.antrea.io NetworkPolicy (Antrea-native, namespaced)
 K8S_NP = "NetworkPolicy"  # networking.k8s.io NetworkPolicy
@@ -120,15 +121,22 @@ class Pod:
     service_account: str = "default"
     pod_ip: str = ""  # status.podIP: assigned by the cluster store when scheduled
     owner: str = ""  # "Deployment/<name>" for pods created from a Deployment
+    # spec.hostname / spec.subdomain: with a headless Service named like the subdomain, the Pod's
+    # DNS name is <hostname>.<subdomain>.<namespace>.svc.cluster.local
+    hostname: str = ""
+    subdomain: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    @property
+    @cached_property
     def ref(self) -> ObjectRef:
         return ObjectRef("", "Pod", self.namespace, self.name)
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """The pod as labkit names it everywhere: ``namespace/name`` (the upstream netpol tests' style)."""
+        """The pod as labkit names it everywhere: ``namespace/name`` (the upstream netpol tests' style).
+
+        Cached on the (immutable) pod: selectors read it once per pod per selector, 10^7 times
+        for 10,000 pods x 2,000 policies."""
         return f"{self.namespace}/{self.name}"
 
     def named_port(self, name: str, protocol: str) -> int | None:

@@ -23,6 +23,7 @@ import difflib
 import hashlib
 import ipaddress
 import json
+import re
 from typing import Any, Callable
 
 from ..errors import Problem
@@ -97,9 +98,16 @@ class _Ctx:
         self.name = ""
         self.namespace = ""
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []  # what the API server answers with "Warning:" (applied anyway)
+
+    def warn(self, path: str, message: str, hint: str = "") -> None:
+        self.warnings.append(self._problem(path, message, hint))
 
     def err(self, path: str, message: str, hint: str = "") -> None:
-        self.problems.append(
+        self.problems.append(self._problem(path, message, hint))
+
+    def _problem(self, path: str, message: str, hint: str) -> Problem:
+        return (
             Problem(
                 message=message,
                 path=path,
@@ -154,13 +162,22 @@ class _Ctx:
             return None
         return value
 
-    def fields(self, data: dict, path: str, allowed: tuple[str, ...]) -> None:
-        """Strict field validation: unknown fields are errors, with a 'did you mean' hint."""
+    def fields(self, data: dict, path: str, allowed: tuple[str, ...], hints: dict[str, str] | None = None) -> None:
+        """Strict field validation: unknown fields are errors, with a 'did you mean' hint (or the
+        reason a field known elsewhere is not allowed here, from ``hints``)."""
         for key in data:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed fields: {', '.join(allowed)}"
+                hint = (hints or {}).get(str(key)) or (
+                    f"did you mean {close[0]!r}?" if close else f"allowed fields: {', '.join(allowed)}")
                 self.err(join_path(path, str(key)), f"unknown field {key!r}", hint)
+
+    def enum(self, value: Any, path: str, allowed: tuple[str, ...]) -> str:
+        """A string field the CRD schema restricts to ``allowed`` (an OpenAPI ``enum``)."""
+        text = self.string(value, path)
+        if text and text not in allowed:
+            self.err(path, f"unsupported value {text!r}", f"use one of: {', '.join(allowed)}")
+        return text
 
 
 def type_name(value: Any) -> str:
@@ -199,8 +216,10 @@ def parse_document(doc: Document, default_namespace: str = "default") -> tuple[A
                     f"supported kinds: {', '.join(known)}")
         return None, ctx.problems
     if version not in SUPPORTED[(group, kind)]:
-        ctx.err("apiVersion", f"version {version!r} is not served for {kind}",
-                f"use apiVersion: {(group + '/') if group else ''}{SUPPORTED[(group, kind)][0]}")
+        served = SUPPORTED[(group, kind)][0]
+        ctx.err("apiVersion", f"version {version!r} is not served for {kind}"
+                + (" (Antrea v2 CRDs serve only v1beta1)" if group == ANTREA_GROUP else ""),
+                f"use apiVersion: {(group + '/') if group else ''}{served}")
     name_error = (dns1123_label_error if kind in ("Namespace", "Service") else dns1123_subdomain_error)(
         ctx.name, "metadata.name") if ctx.name else None
     if name_error:
@@ -218,6 +237,7 @@ def parse_document(doc: Document, default_namespace: str = "default") -> tuple[A
     obj = parser(ctx, data, labels, annotations)
     if ctx.problems:
         return None, ctx.problems
+    doc.warnings = ctx.warnings
     return obj, []
 
 
@@ -282,6 +302,8 @@ def _ip_block(ctx: _Ctx, value: Any, path: str) -> IPBlock | None:
     ctx.fields(data, path, ("cidr", "except"))
     cidr = ctx.string(data.get("cidr"), f"{path}.cidr", required=True)
     try:
+        if cidr and "/" not in cidr:
+            raise ValueError("no prefix length")  # OpenAPI format 'cidr' (Go's net.ParseCIDR) needs one
         net = ipaddress.ip_network(cidr, strict=False) if cidr else None
     except ValueError:
         ctx.err(f"{path}.cidr", f"{cidr!r} is not a valid CIDR", "write it like 10.0.0.0/24")
@@ -293,9 +315,11 @@ def _ip_block(ctx: _Ctx, value: Any, path: str) -> IPBlock | None:
             ctx.err(epath, f"must be a CIDR string, got {type_name(e)}")
             continue
         try:
+            if "/" not in e:
+                raise ValueError("no prefix length")
             enet = ipaddress.ip_network(e, strict=False)
         except ValueError:
-            ctx.err(epath, f"{e!r} is not a valid CIDR")
+            ctx.err(epath, f"{e!r} is not a valid CIDR", "write it like 10.0.0.0/28")
             continue
         # Both K8s and Antrea require each except to be a strict subset of cidr.
         if net is not None and (enet.version != net.version or not enet.subnet_of(net) or enet == net):
@@ -436,7 +460,13 @@ def _parse_pod(ctx: _Ctx, data: dict, labels: dict, annotations: dict) -> Pod:
     ports, node_name, sa = _pod_spec(ctx, spec, "spec")
     status = ctx.mapping(data.get("status"), "status") or {}
     pod_ip = ctx.string(status.get("podIP"), "status.podIP")
-    return Pod(ctx.namespace, ctx.name, labels, node_name, ports, sa, pod_ip, raw=data)
+    hostname = ctx.string(spec.get("hostname"), "spec.hostname")
+    subdomain = ctx.string(spec.get("subdomain"), "spec.subdomain")
+    for value, path in ((hostname, "spec.hostname"), (subdomain, "spec.subdomain")):
+        if value and (problem := dns1123_label_error(value, path)):
+            ctx.err(path, problem)  # ValidatePodSpec: both must be RFC 1123 labels
+    return Pod(ctx.namespace, ctx.name, labels, node_name, ports, sa, pod_ip, hostname=hostname,
+               subdomain=subdomain, raw=data)
 
 
 def _parse_deployment(ctx: _Ctx, data: dict, labels: dict, annotations: dict) -> Deployment:
@@ -542,87 +572,159 @@ def _parse_k8s_np(ctx: _Ctx, data: dict, labels: dict, annotations: dict) -> K8s
 # ---------------------------------------------------------------------------- Antrea-native
 
 
-def _namespaced_name(ctx: _Ctx, value: Any, path: str, need_namespace: bool) -> NamespacedName | None:
+def _namespaced_name(ctx: _Ctx, value: Any, path: str, need_namespace: bool,
+                     need_name: bool = True) -> NamespacedName | None:
+    """A ``{name, namespace}`` reference (serviceAccount, service, serviceReference)."""
     data = ctx.mapping(value, path)
     if data is None:
         return None
-    ctx.fields(data, path, ("name", "namespace", "scope"))
-    name = ctx.string(data.get("name"), f"{path}.name", required=True)
+    ctx.fields(data, path, ("name", "namespace"))
+    name = ctx.string(data.get("name"), f"{path}.name", required=need_name)
     ns = ctx.string(data.get("namespace"), f"{path}.namespace", required=need_namespace)
     return NamespacedName(name, ns)
 
 
-def _applied_to(ctx: _Ctx, value: Any, path: str, cluster: bool) -> tuple[AppliedTo, ...]:
+SCOPES = ("Cluster", "ClusterSet")  # crdv1beta1.PeerScope
+
+
+def _scope(ctx: _Ctx, value: Any, path: str, enum: bool = True) -> None:
+    """``scope`` of an ingress peer or a toServices entry. A lab is one cluster, not a ClusterSet:
+    with the stretched-NetworkPolicy feature off, antrea-controller treats ClusterSet as Cluster
+    (crd_utils.go toAntreaPeerForCRD: ``n.stretchNPEnabled && peer.Scope == ClusterSet``)."""
+    scope = ctx.enum(value, path, SCOPES) if enum else ctx.string(value, path)
+    if scope == "ClusterSet":
+        ctx.warn(path, "scope ClusterSet selects across the clusters of a ClusterSet (Antrea Multi-cluster); "
+                 "a labkit lab is a single cluster, so it is treated as scope Cluster")
+    elif scope and scope not in SCOPES:
+        # Only possible in an ANNP's toServices, whose CRD schema has no enum for scope.
+        ctx.warn(path, f"scope {scope!r} is neither Cluster nor ClusterSet: Antrea accepts it here and treats "
+                 "it as Cluster", "write scope: Cluster, or leave it out")
+
+
+def _to_services(ctx: _Ctx, value: Any, path: str, cluster: bool) -> tuple[NamespacedName, ...]:
+    """``toServices`` entries: name (and, in a ClusterNetworkPolicy, namespace) required; scope."""
     out = []
-    fields = ("podSelector", "namespaceSelector", "group", "serviceAccount", "service", "nodeSelector",
-              "externalEntitySelector")
+    for j, entry in enumerate(ctx.sequence(value, path)):
+        epath = f"{path}[{j}]"
+        data = ctx.mapping(entry, epath)
+        if data is None:
+            continue
+        ctx.fields(data, epath, ("name", "namespace", "scope"))
+        name = ctx.string(data.get("name"), f"{epath}.name", required=True)
+        ns = ctx.string(data.get("namespace"), f"{epath}.namespace", required=cluster)
+        if "scope" in data:
+            _scope(ctx, data.get("scope"), f"{epath}.scope", enum=cluster)
+        if name:
+            out.append(NamespacedName(name, ns))
+    return tuple(out)
+
+
+def _applied_to_fields(cluster: bool, level: str) -> tuple[str, ...]:
+    """appliedTo fields of the v1beta1 CRDs (``level``: policy | ingress | egress): a ClusterNetworkPolicy's
+    rule-level appliedTo has no nodeSelector, an egress one no service; an Antrea NetworkPolicy's
+    has podSelector and group (plus externalEntitySelector at policy level)."""
+    if cluster:
+        return (("podSelector", "namespaceSelector", "group", "serviceAccount")
+                + (("service",) if level != "egress" else ()) + (("nodeSelector",) if level == "policy" else ()))
+    return ("podSelector", "group") + (("externalEntitySelector",) if level == "policy" else ())
+
+
+_APPLIED_TO_HINTS = {
+    "namespaceSelector": "an Antrea NetworkPolicy applies only to Pods of its own namespace: use podSelector, "
+                         "or a ClusterNetworkPolicy",
+    "serviceAccount": "serviceAccount appliedTo is only valid in a ClusterNetworkPolicy",
+    "service": "a Service (NodePort) can be the appliedTo of a ClusterNetworkPolicy or of its ingress rules only",
+    "nodeSelector": "nodeSelector appliedTo is only valid in a ClusterNetworkPolicy's spec.appliedTo",
+    "externalEntitySelector": "externalEntitySelector appliedTo is only valid in an Antrea NetworkPolicy's "
+                              "spec.appliedTo",
+}
+
+
+def _applied_to(ctx: _Ctx, value: Any, path: str, cluster: bool, level: str) -> tuple[AppliedTo, ...]:
+    out = []
+    fields = _applied_to_fields(cluster, level)
     for i, entry in enumerate(ctx.sequence(value, path)):
         epath = f"{path}[{i}]"
         entry = ctx.mapping(entry, epath)
         if entry is None:
             continue
-        ctx.fields(entry, epath, fields)
+        ctx.fields(entry, epath, fields, _APPLIED_TO_HINTS)
         for only in ("group", "serviceAccount", "service", "nodeSelector"):
             if only in entry and len(entry) > 1:
                 ctx.err(epath, f"{only} cannot be set with other fields in the same appliedTo entry",
                         f"put {only} in an appliedTo entry of its own")
         for unsupported in ("service", "nodeSelector", "externalEntitySelector"):
-            if unsupported in entry:
+            if unsupported in entry and unsupported in fields:
                 ctx.err(f"{epath}.{unsupported}",
-                        f"appliedTo.{unsupported} selects NodePort Services, Nodes or external entities, "
-                        "which labkit's pod-to-pod labs do not model",
+                        f"appliedTo.{unsupported} (NodePort Services, Nodes, external entities) is not modelled "
+                        "by labkit's pod-to-pod labs",
                         "apply the policy to pods with podSelector/namespaceSelector/group")
-        if not cluster:
-            if "namespaceSelector" in entry:
-                ctx.err(f"{epath}.namespaceSelector",
-                        "an Antrea NetworkPolicy cannot select pods of other namespaces in appliedTo",
-                        "use podSelector (pods of the policy's namespace) or a ClusterNetworkPolicy")
-            if "serviceAccount" in entry:
-                ctx.err(f"{epath}.serviceAccount", "serviceAccount appliedTo is only valid in a ClusterNetworkPolicy")
-        sa = _namespaced_name(ctx, entry.get("serviceAccount"), f"{epath}.serviceAccount", need_namespace=True)
+        sa = _namespaced_name(ctx, entry.get("serviceAccount"), f"{epath}.serviceAccount", need_namespace=True) \
+            if "serviceAccount" in fields else None
+        if "service" in entry and "service" in fields:
+            _namespaced_name(ctx, entry.get("service"), f"{epath}.service", need_namespace=True)
         out.append(AppliedTo(
             _selector(ctx, entry.get("podSelector"), f"{epath}.podSelector"),
-            _selector(ctx, entry.get("namespaceSelector"), f"{epath}.namespaceSelector"),
+            _selector(ctx, entry.get("namespaceSelector"), f"{epath}.namespaceSelector")
+            if "namespaceSelector" in fields else None,
             ctx.string(entry.get("group"), f"{epath}.group"),
             sa,
         ))
     return tuple(out)
 
 
+def _peer_fields(cluster: bool, egress: bool) -> tuple[str, ...]:
+    """from/to peer fields of the v1beta1 CRDs: fqdn only in egress ``to``, scope only in ingress
+    ``from``; namespaces and serviceAccount only in a ClusterNetworkPolicy, externalEntitySelector
+    only in an Antrea NetworkPolicy."""
+    common = ("podSelector", "namespaceSelector", "ipBlock", "group", "nodeSelector")
+    scoped = ("namespaces", "serviceAccount") if cluster else ("externalEntitySelector",)
+    return common + scoped + (("fqdn",) if egress else ("scope",))
+
+
+_PEER_HINTS = {
+    "fqdn": "fqdn peers are only allowed in egress 'to'",
+    "scope": "scope can only be set on ingress 'from' peers (and on toServices)",
+    "namespaces": "namespaces (match: Self / sameLabels) is only valid in a ClusterNetworkPolicy; "
+                  "use podSelector in an Antrea NetworkPolicy",
+    "serviceAccount": "serviceAccount peers are only valid in a ClusterNetworkPolicy",
+    "externalEntitySelector": "externalEntitySelector peers are only valid in an Antrea NetworkPolicy",
+}
+_FQDN_CHARS = re.compile(r"^[-0-9a-zA-Z.*]+$")  # validate.go allowedFQDNChars
+
+
 def _antrea_peers(ctx: _Ctx, value: Any, path: str, cluster: bool, egress: bool) -> tuple[AntreaPeer, ...]:
     out = []
-    fields = ("podSelector", "namespaceSelector", "namespaces", "ipBlock", "group", "serviceAccount",
-              "fqdn", "nodeSelector", "externalEntitySelector", "scope")
+    fields = _peer_fields(cluster, egress)
     for i, peer in enumerate(ctx.sequence(value, path)):
         ppath = f"{path}[{i}]"
         peer = ctx.mapping(peer, ppath)
         if peer is None:
             continue
-        ctx.fields(peer, ppath, fields)
+        ctx.fields(peer, ppath, fields, _PEER_HINTS)
         for only in ("group", "serviceAccount", "nodeSelector", "fqdn", "ipBlock"):
-            if only in peer and len(peer) > 1:
+            if only in peer and only in fields and len(peer) > 1:
                 ctx.err(ppath, f"{only} cannot be set with other fields in the same peer",
                         f"put {only} in a peer of its own")
-        if "fqdn" in peer and not egress:
-            ctx.err(f"{ppath}.fqdn", "fqdn peers are only allowed in egress 'to'")
-        if "externalEntitySelector" in peer:
+        if "externalEntitySelector" in peer and "externalEntitySelector" in fields:
             ctx.err(f"{ppath}.externalEntitySelector", "external entities are not modelled by labkit")
+        if "scope" in peer and "scope" in fields:
+            _scope(ctx, peer.get("scope"), f"{ppath}.scope")
+        fqdn = ctx.string(peer.get("fqdn"), f"{ppath}.fqdn") if "fqdn" in fields else ""
+        if "fqdn" in peer and "fqdn" in fields and not _FQDN_CHARS.match(fqdn):
+            ctx.err(f"{ppath}.fqdn", f"invalid characters in egress rule fqdn field: {fqdn!r}",
+                    "a DNS name of letters, digits, '-' and '.', with '*' as wildcard")
         match_self = False
         same_labels: tuple[str, ...] = ()
-        ns = ctx.mapping(peer.get("namespaces"), f"{ppath}.namespaces")
+        ns = ctx.mapping(peer.get("namespaces"), f"{ppath}.namespaces") if "namespaces" in fields else None
         if ns is not None:
-            if not cluster:
-                ctx.err(f"{ppath}.namespaces", "namespaces (match: Self / sameLabels) is only valid in a "
-                        "ClusterNetworkPolicy", "use podSelector in an Antrea NetworkPolicy")
             if "namespaceSelector" in peer:
                 ctx.err(ppath, "namespaces and namespaceSelector cannot be set together in one peer")
             ctx.fields(ns, f"{ppath}.namespaces", ("match", "sameLabels"))
             if "match" in ns and "sameLabels" in ns:
                 ctx.err(f"{ppath}.namespaces", "only one of match and sameLabels can be set")
             if "match" in ns:
-                if ns["match"] != "Self":
-                    ctx.err(f"{ppath}.namespaces.match", f"unsupported value {ns['match']!r}", "the only value is Self")
-                match_self = True
+                match_self = ctx.enum(ns["match"], f"{ppath}.namespaces.match", ("Self",)) == "Self"
             if "sameLabels" in ns:
                 keys = ctx.sequence(ns.get("sameLabels"), f"{ppath}.namespaces.sameLabels")
                 if not keys:
@@ -639,8 +741,8 @@ def _antrea_peers(ctx: _Ctx, value: Any, path: str, cluster: bool, egress: bool)
             ip_block=_ip_block(ctx, peer.get("ipBlock"), f"{ppath}.ipBlock"),
             group=ctx.string(peer.get("group"), f"{ppath}.group"),
             service_account=_namespaced_name(ctx, peer.get("serviceAccount"), f"{ppath}.serviceAccount",
-                                             need_namespace=True),
-            fqdn=ctx.string(peer.get("fqdn"), f"{ppath}.fqdn"),
+                                             need_namespace=True) if "serviceAccount" in fields else None,
+            fqdn=fqdn,
             node_selector=_selector(ctx, peer.get("nodeSelector"), f"{ppath}.nodeSelector"),
         ))
     return tuple(out)
@@ -654,6 +756,9 @@ def _icmp_protocols(ctx: _Ctx, value: Any, path: str) -> tuple[ICMPSpec, ...]:
         if entry is None:
             continue
         ctx.fields(entry, epath, ("icmp", "igmp"))
+        if ("icmp" in entry) == ("igmp" in entry):
+            # CRD schema: oneOf [required: [icmp], required: [igmp]]
+            ctx.err(epath, "must set exactly one of icmp and igmp", "write {icmp: {icmpType: 8}} (or {icmp: {}})")
         if "igmp" in entry:
             ctx.err(f"{epath}.igmp", "IGMP (multicast) rules are not modelled by labkit")
         icmp = ctx.mapping(entry.get("icmp"), f"{epath}.icmp")
@@ -678,6 +783,14 @@ def generated_rule_name(direction: str, action: str, rule: dict) -> str:
     return f"{direction}-{action.lower()}-{digest[:7]}"
 
 
+_RULE_HINTS = {
+    "ingress": {"toServices": "toServices is only allowed in egress rules",
+                "to": "an ingress rule selects its sources with 'from'"},
+    "egress": {"from": "an egress rule selects its destinations with 'to'"},
+}
+_LOG_LABEL = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")  # CRD pattern of logLabel
+
+
 def _parse_antrea_policy(ctx: _Ctx, data: dict, labels: dict, annotations: dict) -> AntreaPolicy:
     cluster = ctx.kind == ACNP
     ctx.fields(data, "", ("apiVersion", "kind", "metadata", "spec", "status"))
@@ -694,7 +807,7 @@ def _parse_antrea_policy(ctx: _Ctx, data: dict, labels: dict, annotations: dict)
     elif not 1.0 <= priority <= 10000.0:
         # CRD schema: minimum 1.0, maximum 10000.0.
         ctx.err("spec.priority", f"must be between 1 and 10000, got {priority}")
-    applied_to = _applied_to(ctx, spec.get("appliedTo"), "spec.appliedTo", cluster)
+    applied_to = _applied_to(ctx, spec.get("appliedTo"), "spec.appliedTo", cluster, "policy")
     has_spec_applied_to = bool(spec.get("appliedTo"))
     rules: dict[str, tuple[AntreaRule, ...]] = {}
     names: dict[str, str] = {}
@@ -707,8 +820,9 @@ def _parse_antrea_policy(ctx: _Ctx, data: dict, labels: dict, annotations: dict)
             if rule is None:
                 continue
             rules_total += 1
-            ctx.fields(rule, rpath, ("action", "name", peer_key, "ports", "protocols", "toServices",
-                                     "appliedTo", "enableLogging", "logLabel", "l7Protocols"))
+            ctx.fields(rule, rpath, ("action", "name", peer_key, "ports", "protocols", "appliedTo", "enableLogging",
+                                     "logLabel", "l7Protocols") + (("toServices",) if direction == "egress" else ()),
+                       _RULE_HINTS[direction])
             action = ctx.string(rule.get("action"), f"{rpath}.action", required=True)
             if action and action not in ACTIONS:
                 ctx.err(f"{rpath}.action", f"unsupported action {action!r}", f"use one of {', '.join(ACTIONS)}")
@@ -717,9 +831,7 @@ def _parse_antrea_policy(ctx: _Ctx, data: dict, labels: dict, annotations: dict)
                         "use Allow or Drop, or move the policy to another tier")
             if "l7Protocols" in rule:
                 ctx.err(f"{rpath}.l7Protocols", "L7 (HTTP/TLS) rules are not modelled by labkit")
-            if "toServices" in rule:
-                if direction == "ingress":
-                    ctx.err(f"{rpath}.toServices", "toServices is only allowed in egress rules")
+            if "toServices" in rule and direction == "egress":
                 for other in (peer_key, "ports", "protocols"):
                     if rule.get(other):
                         ctx.err(rpath, f"toServices cannot be used with {other}",
@@ -733,17 +845,18 @@ def _parse_antrea_policy(ctx: _Ctx, data: dict, labels: dict, annotations: dict)
                 ctx.err(f"{rpath}.name", f"rule name {name!r} is already used by {names[name]}",
                         "give every rule of a policy a unique name")
             names[name] = rpath
-            rule_applied_to = _applied_to(ctx, rule.get("appliedTo"), f"{rpath}.appliedTo", cluster)
+            rule_applied_to = _applied_to(ctx, rule.get("appliedTo"), f"{rpath}.appliedTo", cluster, direction)
             if rule.get("appliedTo"):
                 rules_with_applied_to += 1
                 if has_spec_applied_to:
                     ctx.err(f"{rpath}.appliedTo", "appliedTo cannot be set in both spec and rules",
                             "remove either spec.appliedTo or every rule's appliedTo")
-            to_services = tuple(
-                svc for j, s in enumerate(ctx.sequence(rule.get("toServices"), f"{rpath}.toServices"))
-                if (svc := _namespaced_name(ctx, s, f"{rpath}.toServices[{j}]", need_namespace=False))
-            )
+            to_services = _to_services(ctx, rule.get("toServices"), f"{rpath}.toServices", cluster) \
+                if direction == "egress" else ()
             log_label = ctx.string(rule.get("logLabel"), f"{rpath}.logLabel")
+            if log_label and not _LOG_LABEL.match(log_label):
+                ctx.err(f"{rpath}.logLabel", f"logLabel {log_label!r} must be at most 63 characters of letters, "
+                        "digits, '-', '_' or '.', starting and ending with a letter or digit")
             enable_logging = rule.get("enableLogging", False)
             if not isinstance(enable_logging, bool):
                 ctx.err(f"{rpath}.enableLogging", f"must be true or false, got {type_name(enable_logging)}")
@@ -785,15 +898,17 @@ def _parse_group(ctx: _Ctx, data: dict, labels: dict, annotations: dict) -> Grou
     cluster = ctx.kind == "ClusterGroup"
     ctx.fields(data, "", ("apiVersion", "kind", "metadata", "spec", "status"))
     spec = ctx.mapping(data.get("spec"), "spec", required=True) or {}
+    # v1beta1 schemas: the singular ipBlock of v1alpha2/3 ClusterGroups is gone; only a
+    # ClusterGroup has nodeSelector.
     allowed = ("podSelector", "namespaceSelector", "ipBlocks", "serviceReference", "childGroups",
-               "externalEntitySelector", "nodeSelector") + (("ipBlock",) if cluster else ())
-    ctx.fields(spec, "spec", allowed)
+               "externalEntitySelector") + (("nodeSelector",) if cluster else ())
+    ctx.fields(spec, "spec", allowed, {
+        "ipBlock": "v1beta1 groups have no singular ipBlock: write ipBlocks: [{cidr: ...}]",
+        "nodeSelector": "only a ClusterGroup can select Nodes"})
     blocks = [b for i, raw in enumerate(ctx.sequence(spec.get("ipBlocks"), "spec.ipBlocks"))
               if (b := _ip_block(ctx, raw, f"spec.ipBlocks[{i}]"))]
-    if spec.get("ipBlock") is not None:  # legacy singular field on ClusterGroup
-        if (b := _ip_block(ctx, spec.get("ipBlock"), "spec.ipBlock")) is not None:
-            blocks.append(b)
-    children = [str(c) for c in ctx.sequence(spec.get("childGroups"), "spec.childGroups")]
+    children = [name for i, c in enumerate(ctx.sequence(spec.get("childGroups"), "spec.childGroups"))
+                if (name := ctx.string(c, f"spec.childGroups[{i}]"))]
     kinds = [name for name, present in (
         ("selectors", "podSelector" in spec or "namespaceSelector" in spec or "externalEntitySelector" in spec),
         ("ipBlocks", bool(blocks)),
@@ -808,8 +923,10 @@ def _parse_group(ctx: _Ctx, data: dict, labels: dict, annotations: dict) -> Grou
     if ctx.name in children:
         ctx.err("spec.childGroups", f"{ctx.kind} {ctx.name!r} cannot be a child of itself")
     for unsupported in ("externalEntitySelector", "nodeSelector"):
-        if unsupported in spec:
+        if unsupported in spec and unsupported in allowed:
             ctx.err(f"spec.{unsupported}", f"{unsupported} is not modelled by labkit")
+    # labkit requires the namespace of a ClusterGroup's serviceReference (Antrea's schema does not,
+    # and finds no Service without one).
     svc = _namespaced_name(ctx, spec.get("serviceReference"), "spec.serviceReference", need_namespace=cluster)
     if svc is not None and not cluster:
         svc = NamespacedName(svc.name, svc.namespace or ctx.namespace)

@@ -14,6 +14,7 @@ from .cluster import default_nodes
 from .yamlsrc import Document, load_documents
 
 PROFILE_API = "labkit.io/v1alpha1"
+SNAPSHOT = "snapshot"  # the profile of a lab loaded from a snapshot: no kind nodes, the snapshot's own
 
 
 @dataclass
@@ -24,9 +25,10 @@ class Profile:
     probes: list[dict] = field(default_factory=lambda: [{"port": 80, "protocol": "TCP"}])
     documents: list[Document] = field(default_factory=list)
     path: str = ""
+    kind_nodes: bool = True  # False: the cluster starts without nodes (its manifests bring them)
 
     def nodes(self) -> list[Node]:
-        return default_nodes(self.workers)
+        return default_nodes(self.workers) if self.kind_nodes else []
 
 
 def profiles_dir() -> Path:
@@ -41,6 +43,9 @@ def load_profile(name_or_path: str | None) -> Profile:
     """``None`` or ``"empty"``: a cluster with nodes and nothing else; else a name in clusters/ or a path."""
     if name_or_path in (None, "", "empty"):
         return Profile("empty", "no namespaces or pods, only nodes")
+    if name_or_path == SNAPSHOT:
+        return Profile(SNAPSHOT, "a real cluster's objects from a kubectl snapshot (nodes included)",
+                       kind_nodes=False)
     path = Path(name_or_path)
     if not path.exists():
         path = profiles_dir() / f"{name_or_path}.yaml"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping
 
 OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
@@ -26,6 +27,11 @@ def label_key_error(key: object) -> str | None:
     """Why ``key`` is not a valid label key, or None when it is."""
     if not isinstance(key, str) or not key:
         return "label key must be a non-empty string"
+    return _label_key_error(key)
+
+
+@lru_cache(maxsize=8192)  # a cluster's pods repeat a few label keys and values many times
+def _label_key_error(key: str) -> str | None:
     prefix, _, name = key.rpartition("/")
     if "/" in key:
         if not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN_RE.match(prefix):
@@ -41,6 +47,11 @@ def label_key_error(key: object) -> str | None:
 def label_value_error(value: object) -> str | None:
     if not isinstance(value, str):
         return f"label value {value!r} must be a string (quote it in YAML)"
+    return _label_value_error(value)
+
+
+@lru_cache(maxsize=8192)
+def _label_value_error(value: str) -> str | None:
     if len(value) > 63 or not _LABEL_VALUE_RE.match(value):
         return (
             f"label value {value!r} must be at most 63 characters of letters, digits, '-', '_' "

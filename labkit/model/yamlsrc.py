@@ -23,6 +23,8 @@ class Document:
     source: str = "<string>"
     index: int = 0
     lines: dict[str, int] = field(default_factory=dict)
+    # Warnings parsing found (the API server's "Warning:" answers): the object is still applied.
+    warnings: list[Problem] = field(default_factory=list)
 
     def line_of(self, path: str) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -63,6 +65,19 @@ _Loader.add_implicit_resolver(
     __import__("re").compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
     list("tTfF"),
 )
+
+
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """LibYAML's parser with :class:`_Loader`'s resolvers: 20x faster, no line numbers."""
+
+
+_FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+
+def load_fast(text: str) -> list[Any]:
+    """Every document of multi-document YAML text, as plain data (for large machine-written files
+    such as ``kubectl get -o yaml`` snapshots, where line numbers matter less than speed)."""
+    return [d for d in yaml.load_all(text, Loader=_FastLoader) if d is not None]
 
 
 def _to_python(node: yaml.Node, loader: _Loader, path: str, lines: dict[str, int]) -> Any:

@@ -7,9 +7,11 @@ starts both for a ``Lab``.
     nsx, adapter = start_nsx(lab)           # an NSXSession: (NSXManagerServer, NSXAdapter)
 
 Packages: :mod:`labkit.nsx.manager` (the mock: HTTPS server, Policy/MP API, SQLite store,
-OpenAPI, console page, client; standalone, ``labkit nsx serve``), :mod:`labkit.nsx.interworking`
-(the adapter: drives a ``Lab``, talks to the manager only over HTTPS through ``NSXClient``) and
-:mod:`labkit.nsx.session` (``start_nsx``). Docs: docs/nsx-mock.md, docs/nsx-adapter.md.
+OpenAPI, console page, flow collector and flow view, client; standalone, ``labkit nsx serve``),
+:mod:`labkit.nsx.interworking` (the adapter: drives a ``Lab``, talks to the manager only over
+HTTPS through ``NSXClient``), :mod:`labkit.nsx.planner` (micro-segmentation planned from flows,
+an NSX client too) and :mod:`labkit.nsx.session` (``start_nsx``). Docs: docs/nsx-mock.md,
+docs/nsx-adapter.md, docs/nsx-planner.md.
 
 Importing this package is light: the names below are loaded on first use (PEP 562), so
 ``import labkit.nsx`` pulls in neither the server nor ``cryptography`` nor the lab.
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from labkit.nsx.interworking import AdapterError, NSXAdapter
     from labkit.nsx.manager import NSXApiError, NSXClient, NSXError, NSXManagerServer
+    from labkit.nsx.planner import PlanError, SegmentationPlan
     from labkit.nsx.session import NSXSession, start_nsx
 
 # public name -> the module that defines it
@@ -35,6 +38,8 @@ _EXPORTS = {
     "NSXApiError": "labkit.nsx.manager",
     "NSXAdapter": "labkit.nsx.interworking",
     "AdapterError": "labkit.nsx.interworking",
+    "SegmentationPlan": "labkit.nsx.planner",
+    "PlanError": "labkit.nsx.planner",
 }
 
 __all__ = list(_EXPORTS)

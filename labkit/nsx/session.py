@@ -8,6 +8,10 @@ interworking adapter for a Lab, held together as an :class:`NSXSession`.
     ...
     nsx.stop()                               # stops the adapter too; or: with start_nsx(lab) as (nsx, adapter):
 
+    nsx = start_nsx(lab, register=True)     # the session itself: the same, plus flows and the planner
+    nsx.report_flows(lab.flows(run))        # a traffic run's records into NSX's flow view
+    plan = nsx.plan_segmentation(lab.flows(run)); plan.preview(); plan.push()
+
 Without ``state_dir`` the mock keeps its state (SQLite, CA, certificates) in a temporary directory
 that is removed when it stops; with one, a later ``start_nsx(lab, state_dir)`` finds the same
 objects, CA and cluster certificate. Whatever is still running at interpreter exit is stopped
@@ -24,9 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.nsx.interworking import NSXAdapter
-from labkit.nsx.manager import NSXManagerServer
+from labkit.nsx.manager import NSXClient, NSXManagerServer
+from labkit.nsx.planner import SegmentationPlan, plan_segmentation
+from labkit.nsx.flow_view import flow_table
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from labkit.lab import Lab
 
 # Handles still running (strong references: a running server is reachable anyway; stop() drops it).
@@ -42,18 +50,57 @@ class NSXSession(tuple):
     def __new__(cls, server: NSXManagerServer, adapter: NSXAdapter, temp_dir: Path | None) -> NSXSession:
         self = super().__new__(cls, (server, adapter))
         self.server, self.adapter, self._temp_dir = server, adapter, temp_dir
+        self._security: NSXClient | None = None  # the security admin's client, made on first use
         return self
 
     def stop(self) -> None:
         """Stop the adapter's loop and the server; remove a temporary state directory."""
         try:
             self.adapter.close()
+            if self._security is not None:
+                self._security.close()
         finally:
             self.server.stop()
             if self._temp_dir is not None:
                 shutil.rmtree(self._temp_dir, ignore_errors=True)
                 self._temp_dir = None
             _live.discard(self)
+
+    # -- what notebooks call on the session (``nsx = start_nsx(lab, register=True)``) -------------
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self, **options: Any) -> NSXClient:
+        """An :class:`NSXClient` of the manager (admin by default; see ``NSXManagerServer.client``)."""
+        return self.server.client(**options)
+
+    def report_flows(self, flows: pd.DataFrame, *, label: str = "") -> dict[str, Any]:
+        """Send a traffic run's flow records (``lab.flows(run)``) to NSX as the cluster, for its
+        flow view and rule statistics (:meth:`NSXAdapter.report_flows`)."""
+        return self.adapter.report_flows(flows, label=label)
+
+    def flows(self, **filters: Any) -> pd.DataFrame:
+        """The NSX flow view's records as a table (filters: ``report_id``, ``source_group``,
+        ``destination_group``, ``action``, ``flow_type`` ...; docs/nsx-mock.md "Flows")."""
+        return flow_table(self._admin().flows(container_cluster_id=self.adapter.cluster_id, **filters))
+
+    def flow_summary(self, group_by: str = "group", **filters: Any) -> pd.DataFrame:
+        """Counts per ``group_by`` (cluster, namespace, group, service, rule, talker) in NSX."""
+        import pandas as pd
+
+        answer = self._admin().flow_summary(group_by, container_cluster_id=self.adapter.cluster_id, **filters)
+        return pd.DataFrame(answer["results"])
+
+    def plan_segmentation(self, flows: pd.DataFrame, **options: Any) -> SegmentationPlan:
+        """Plan NSX groups and one DFW policy from observed flows; nothing is written until
+        ``plan.push()`` (:func:`labkit.nsx.planner.plan_segmentation` for the options)."""
+        return plan_segmentation(flows, client=self._admin(), adapter=self.adapter, **options)
+
+    def _admin(self) -> NSXClient:
+        if self._security is None:
+            self._security = self.server.client()
+        return self._security
 
     def __enter__(self) -> NSXSession:
         return self

@@ -31,10 +31,17 @@ from ..model.objects import (
     K8sNetworkPolicy,
     PortSpec,
 )
+from .dns import DNSRecord, cluster_dns, fqdn_members
 from .groups import EMPTY, Members, Selection
 
 STAGES = ("antrea", "k8s", "baseline")
 DIRECTIONS = ("Egress", "Ingress")
+
+
+def antrea_policy_ref(policy: AntreaPolicy) -> str:
+    """``AntreaClusterNetworkPolicy:name`` or ``AntreaNetworkPolicy:ns/name`` (see policy_ref_string)."""
+    kind = "AntreaClusterNetworkPolicy" if policy.kind == ACNP else "AntreaNetworkPolicy"
+    return policy_ref_string(kind, policy.namespace, policy.name)
 
 
 def policy_ref_string(kind: str, namespace: str, name: str) -> str:
@@ -97,6 +104,8 @@ class PolicySet:
     isolation: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {"Egress": {}, "Ingress": {}})
     # Policies that Antrea would not realize, with the reason (policy ref -> message)
     unrealizable: dict[str, str] = field(default_factory=dict)
+    # policy ref -> the Pods it applies to (every realized policy, K8s ones included): its span
+    applied_to: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def ordered(self, stage: str, direction: str) -> list[CompiledRule]:
         return [r for r in self.rules if r.stage == stage and r.direction == direction]
@@ -112,19 +121,26 @@ class _Builder:
         self.rules: list[CompiledRule] = []
         self.labels_by_key = {p.key: p.labels for p in self.sel.pods}
         self.unrealizable: dict[str, str] = {}
+        self.applied: dict[str, frozenset[str]] = {}
+        self._dns: dict[str, DNSRecord] | None = None  # built when a rule has an fqdn peer
 
     def add(self, **kwargs) -> None:
         self.rules.append(CompiledRule(rule_id=-1, **kwargs))
 
     # ------------------------------------------------------------------ Antrea-native
 
-    def applied_to_pods(self, policy: AntreaPolicy, entries: Iterable[AppliedTo]) -> frozenset[str]:
+    def applied_to_pods(self, policy: AntreaPolicy, entries: Iterable[AppliedTo]) -> tuple[frozenset[str], str]:
+        """The Pods some appliedTo entries select, and the first reason (if any) why Antrea could
+        not realize the policy because of them (see :meth:`Selection.applied_to_group`)."""
         cluster = policy.kind == ACNP
         pods: frozenset[str] = frozenset()
+        error = ""
         for entry in entries:
             if entry.group:
-                kind = "ClusterGroup" if cluster else "Group"
-                pods |= self.sel.group_members(kind, policy.namespace, entry.group).pods
+                group = self.sel.applied_to_group("ClusterGroup" if cluster else "Group",
+                                                  "" if cluster else policy.namespace, entry.group)
+                pods |= group.pods
+                error = error or group.error
             elif entry.service_account is not None:
                 pods |= self.sel.pods_with_service_account(entry.service_account.namespace,
                                                            entry.service_account.name)
@@ -134,7 +150,7 @@ class _Builder:
             else:
                 pods |= self.sel.select_pods(entry.pod_selector, entry.namespace_selector,
                                              None if cluster else policy.namespace)
-        return pods
+        return pods, error
 
     def peer_members(self, policy: AntreaPolicy, peer: AntreaPeer) -> Members:
         cluster = policy.kind == ACNP
@@ -145,8 +161,14 @@ class _Builder:
         if peer.service_account is not None:
             return Members(self.sel.pods_with_service_account(peer.service_account.namespace,
                                                               peer.service_account.name))
-        if peer.fqdn or peer.node_selector is not None:
-            return EMPTY  # FQDN and Node peers match addresses outside the pod network
+        if peer.fqdn:
+            # The addresses of the cluster DNS names it matches (headless Services' endpoints,
+            # Pod names; a ClusterIP never matches): see labkit.policy.dns.
+            if self._dns is None:
+                self._dns = cluster_dns(self.state, self.sel)
+            return fqdn_members(peer.fqdn, self._dns, self.state)
+        if peer.node_selector is not None:
+            return EMPTY  # Node peers match Node IPs, outside the pod network
         if peer.pod_selector is None and peer.namespace_selector is None:
             return EMPTY
         return Members(self.sel.select_pods(peer.pod_selector, peer.namespace_selector,
@@ -158,26 +180,33 @@ class _Builder:
             return
         stage = "baseline" if policy.tier == BASELINE_TIER_NAME else "antrea"
         kind = "AntreaClusterNetworkPolicy" if policy.kind == ACNP else "AntreaNetworkPolicy"
-        ref = f"{kind}:{policy.name}" if policy.kind == ACNP else f"{kind}:{policy.namespace}/{policy.name}"
-        if policy.kind != ACNP:
-            for entry in list(policy.applied_to) + [a for r in policy.ingress + policy.egress for a in r.applied_to]:
-                if entry.group and self.sel.group_selects_other_namespaces(policy.namespace, entry.group):
-                    # Antrea: Realizable=False, NetworkPolicyAppliedToUnsupportedGroup; no effect.
-                    self.unrealizable[ref] = (f"Group {policy.namespace}/{entry.group} with Pods in other "
-                                              "Namespaces can not be used as AppliedTo")
-                    return
-        policy_applied = self.applied_to_pods(policy, policy.applied_to)
-        for direction, rules in (("Ingress", policy.ingress), ("Egress", policy.egress)):
-            for index, rule in enumerate(rules):
-                applied = self.applied_to_pods(policy, rule.applied_to) if rule.applied_to else policy_applied
-                common = dict(stage=stage, direction=direction, action=rule.action, policy_kind=kind,
-                              policy_namespace=policy.namespace, policy_name=policy.name, rule_index=index,
-                              rule_name=rule.name, tier=tier.name, tier_priority=tier.priority,
-                              policy_priority=policy.priority, ports=rule.ports, icmp=rule.protocols,
-                              to_services=rule.to_services, enable_logging=rule.enable_logging,
-                              log_label=rule.log_label)
-                for applied_part, peers in self.split_rule(policy, rule, applied):
-                    self.add(applied_to=applied_part, peers=peers, **common)
+        ref = antrea_policy_ref(policy)
+        policy_applied, error = self.applied_to_pods(policy, policy.applied_to)
+        rule_applied: list[frozenset[str]] = []
+        for rule in policy.ingress + policy.egress:
+            pods, rule_error = self.applied_to_pods(policy, rule.applied_to) if rule.applied_to \
+                else (policy_applied, "")
+            rule_applied.append(pods)
+            error = error or rule_error
+        if error:
+            # One unrealizable appliedTo entry (policy- or rule-level) fails the whole policy:
+            # antrea-controller sets the internal policy's SyncError, spans it to no Node and
+            # reports Realizable=False (networkpolicy_controller.go syncInternalNetworkPolicy;
+            # e2e TestAntreaPolicyStatusWithAppliedToUnsupportedGroup). Nothing is enforced.
+            self.unrealizable[ref] = error
+            return
+        self.applied[ref] = frozenset().union(policy_applied, *rule_applied)
+        rules = [("Ingress", i, r) for i, r in enumerate(policy.ingress)] + \
+                [("Egress", i, r) for i, r in enumerate(policy.egress)]
+        for (direction, index, rule), applied in zip(rules, rule_applied):
+            common = dict(stage=stage, direction=direction, action=rule.action, policy_kind=kind,
+                          policy_namespace=policy.namespace, policy_name=policy.name, rule_index=index,
+                          rule_name=rule.name, tier=tier.name, tier_priority=tier.priority,
+                          policy_priority=policy.priority, ports=rule.ports, icmp=rule.protocols,
+                          to_services=rule.to_services, enable_logging=rule.enable_logging,
+                          log_label=rule.log_label)
+            for applied_part, peers in self.split_rule(policy, rule, applied):
+                self.add(applied_to=applied_part, peers=peers, **common)
 
     def split_rule(self, policy: AntreaPolicy, rule: AntreaRule,
                    applied: frozenset[str]) -> list[tuple[frozenset[str], Members]]:
@@ -194,12 +223,11 @@ class _Builder:
             for peer in plain:
                 members = members | self.peer_members(policy, peer)
             out.append((applied, members))
-        pod_ns = {p.key: p.namespace for p in self.sel.pods}
         for peer in scoped:
             # Partition the applied-to pods by the namespaces their peers come from.
             buckets: dict[tuple, set[str]] = defaultdict(set)
             for key in applied:
-                ns = pod_ns[key]
+                ns = key.partition("/")[0]  # pod keys are namespace/name
                 if peer.namespaces_match_self:
                     buckets[(ns,)].add(key)
                 else:
@@ -212,9 +240,8 @@ class _Builder:
                 else:
                     peer_ns = {ns for ns, labels in self.sel.ns_labels.items()
                                if all(labels.get(k) == v for k, v in zip(peer.same_labels, bucket_key))}
-                peer_pods = frozenset(k for k in self.sel.pods_in(peer_ns)
-                                      if peer.pod_selector is None
-                                      or peer.pod_selector.matches(self.labels_by_key[k]))
+                peer_pods = frozenset().union(*(self.sel.select_pods(peer.pod_selector, None, ns)
+                                                for ns in sorted(peer_ns)))
                 out.append((frozenset(pods), Members(peer_pods)))
         return out
 
@@ -222,6 +249,7 @@ class _Builder:
 
     def k8s_policy(self, np: K8sNetworkPolicy, isolation: dict[str, dict[str, list[str]]]) -> None:
         selected = self.sel.select_pods(np.pod_selector, None, np.namespace)
+        self.applied[policy_ref_string("K8sNetworkPolicy", np.namespace, np.name)] = selected
         for direction in np.policy_types:
             for key in selected:
                 isolation[direction].setdefault(key, []).append(f"{np.namespace}/{np.name}")
@@ -253,4 +281,5 @@ def compile_policies(state: ClusterState) -> PolicySet:
         builder.k8s_policy(np, isolation)
     ordered = sorted(builder.rules, key=lambda r: (STAGES.index(r.stage), r.direction, r.sort_key))
     rules = [CompiledRule(**{**r.__dict__, "rule_id": i}) for i, r in enumerate(ordered)]
-    return PolicySet(rules=rules, isolation=isolation, unrealizable=builder.unrealizable)
+    return PolicySet(rules=rules, isolation=isolation, unrealizable=builder.unrealizable,
+                     applied_to=builder.applied)

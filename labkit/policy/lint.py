@@ -5,11 +5,17 @@ Each finding cites the Antrea behaviour behind it:
   different actions: Antrea documents the outcome as nondeterministic;
 * references to ClusterGroups/Groups that do not exist (yet): allowed by Antrea, they select nothing;
 * an appliedTo that selects no pod: the policy is realized on no Node;
-* an Antrea NetworkPolicy applied to a Group with a namespaceSelector: not realizable
-  (NetworkPolicyAppliedToUnsupportedGroup);
+* an Antrea NetworkPolicy applied to a Group with Pods in other Namespaces: not realizable
+  (Realizable=False, NetworkPolicyAppliedToUnsupportedGroup), none of its rules is enforced;
+* an appliedTo group defined by ipBlocks: ignored, it applies the policy to no Pod; an ipBlocks
+  child of an appliedTo group contributes no Pod (docs/antrea-network-policy.md, crd_utils.go
+  createAppliedToGroupForGroup);
 * Allow rules in the baseline tier: they cannot undo K8s NetworkPolicy isolation (docs: "Allow in
   baseline is rarely useful");
-* a rule that can never match because an earlier rule of the same stage always wins first.
+* a rule that can never match because an earlier rule of the same stage always wins first;
+* fqdn peers that cannot select a Pod: a ClusterIP Service's name (Antrea enforces policy after
+  AntreaProxy rewrote the ClusterIP: docs "FQDN based filtering"), a name ending in '.', or a
+  name outside the cluster (see labkit.policy.dns).
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from ..model.cluster import ClusterState
-from ..model.objects import ACNP, BASELINE_TIER_NAME, ObjectRef
-from .compiler import CompiledRule, PolicySet
+from ..model.objects import ACNP, BASELINE_TIER_NAME, AntreaPolicy, AppliedTo, Group, ObjectRef
+from .compiler import CompiledRule, PolicySet, antrea_policy_ref
+from .dns import DNSRecord, cluster_dns, fqdn_records
+from .status import UNSUPPORTED_GROUP
 
 
 @dataclass(frozen=True)
@@ -49,13 +57,69 @@ def _covers(first: CompiledRule, later: CompiledRule) -> bool:
     return later.applied_to <= first.applied_to and peers_ok
 
 
+def _ip_block_applied_to(state: ClusterState, policy: AntreaPolicy) -> list[str]:
+    """Messages for appliedTo entries whose group is, or has children, defined by ipBlocks."""
+    group_kind = "ClusterGroup" if policy.kind == ACNP else "Group"
+    entries: list[AppliedTo] = list(policy.applied_to) + [a for r in policy.ingress + policy.egress
+                                                         for a in r.applied_to]
+    out: list[str] = []
+
+    def get(name: str) -> Group | None:
+        obj = state.objects.get(ObjectRef("crd.antrea.io", group_kind, policy.namespace, name))
+        return obj if isinstance(obj, Group) else None
+
+    for name in dict.fromkeys(e.group for e in entries if e.group):
+        group = get(name)
+        if group is None:
+            continue
+        if group.ip_blocks and not group.child_groups:
+            out.append(f"appliedTo {group_kind} {name!r} is defined by ipBlocks: Antrea ignores it in appliedTo "
+                       "(it selects no Pod, not even Pods whose IP is in the block), so it applies the policy to "
+                       "nothing; select the Pods with podSelector/namespaceSelector, and keep ipBlocks for peers")
+        for child in group.child_groups:
+            c = get(child)
+            if c is not None and c.ip_blocks:
+                out.append(f"appliedTo {group_kind} {name!r}: its child {child!r} is defined by ipBlocks and "
+                           "contributes no Pod to appliedTo (Antrea applies the policy to the Pods the other "
+                           "children select)")
+    return out
+
+
+def _fqdn_findings(state: ClusterState, policy: AntreaPolicy, records: dict[str, DNSRecord]) -> list[Finding]:
+    ref = antrea_policy_ref(policy)
+    out = []
+    for rule in policy.egress:
+        for peer in rule.peers:
+            if not peer.fqdn:
+                continue
+            what = f"egress rule {rule.name} fqdn {peer.fqdn!r}"
+            found = fqdn_records(peer.fqdn, records, state)
+            if peer.fqdn.endswith("."):
+                out.append(Finding("warning", ref, f"{what} ends with '.': Antrea compares DNS names without the "
+                                                   "final dot, so it matches nothing; remove the dot"))
+            elif found and not any(r.pods for r in found):
+                out.append(Finding("warning", ref, f"{what} only names {found[0].what}: Antrea enforces policy after "
+                                                   "AntreaProxy has replaced the ClusterIP by an endpoint, so the "
+                                                   "rule has no effect; make the Service headless (clusterIP: None) "
+                                                   "or select its Pods with podSelector / a serviceReference group"))
+            elif not found:
+                out.append(Finding("info", ref, f"{what} matches no name of the cluster's DNS: it selects "
+                                                "addresses outside the lab's pod network, which the lab's probes "
+                                                "never reach"))
+    return out
+
+
 def lint(state: ClusterState, policy_set: PolicySet) -> list[Finding]:
     findings: list[Finding] = []
+    records: dict[str, DNSRecord] | None = None
     for ref, reason in policy_set.unrealizable.items():
-        findings.append(Finding("warning", ref, f"not realized: {reason}"))
+        namespace = ref.partition(":")[2].partition("/")[0]
+        findings.append(Finding("warning", ref, f"not realized (Realizable=False, {UNSUPPORTED_GROUP}): {reason}; "
+                                               "Antrea enforces none of its rules. An Antrea NetworkPolicy applies "
+                                               f"only to Pods of its own Namespace: use Groups that select Pods of "
+                                               f"{namespace!r} only, or a ClusterNetworkPolicy"))
     for policy in state.antrea_policies:
-        kind = "AntreaClusterNetworkPolicy" if policy.kind == ACNP else "AntreaNetworkPolicy"
-        ref = f"{kind}:{policy.name}" if policy.kind == ACNP else f"{kind}:{policy.namespace}/{policy.name}"
+        ref = antrea_policy_ref(policy)
         group_kind = "ClusterGroup" if policy.kind == ACNP else "Group"
         entries = list(policy.applied_to)
         for rule in policy.ingress + policy.egress:
@@ -68,15 +132,15 @@ def lint(state: ClusterState, policy_set: PolicySet) -> list[Finding]:
             if name and state.objects.get(ObjectRef("crd.antrea.io", group_kind, policy.namespace, name)) is None:
                 findings.append(Finding("warning", ref, f"{group_kind} {name!r} does not exist (yet): it selects "
                                                         "nothing until it is created"))
+        findings += [Finding("warning", ref, message) for message in _ip_block_applied_to(state, policy)]
+        if any(peer.fqdn for rule in policy.egress for peer in rule.peers):
+            records = records if records is not None else cluster_dns(state)
+            findings += _fqdn_findings(state, policy, records)
         if policy.tier == BASELINE_TIER_NAME and any(r.action == "Allow" for r in policy.ingress + policy.egress):
             findings.append(Finding("info", ref, "Allow in the baseline tier cannot re-open traffic that a K8s "
                                                  "NetworkPolicy isolates; it only matters for non-isolated pods"))
-    applied: dict[str, set[str]] = {}
-    for rule in policy_set.rules:
-        applied.setdefault(rule.policy_ref, set()).update(rule.applied_to)
-    for policy_ref, pods in applied.items():
-        if not pods and not policy_ref.startswith("K8sNetworkPolicy") and policy_ref not in policy_set.unrealizable:
-            findings.append(Finding("info", policy_ref, "appliedTo selects no pod: the policy has no effect now"))
+        if ref not in policy_set.unrealizable and not policy_set.applied_to.get(ref):
+            findings.append(Finding("info", ref, "appliedTo selects no pod: the policy has no effect now"))
     for stage in ("antrea", "baseline"):
         for direction in ("Egress", "Ingress"):
             rules = policy_set.ordered(stage, direction)

@@ -48,7 +48,8 @@ class Probe:
 AMBIGUOUS = "ambiguous"
 
 
-def _source_port_match(lo: int | None, hi: int | None, probe: Probe) -> bool | str:
+def source_port_match(lo: int | None, hi: int | None, probe: Probe) -> bool | str:
+    """Does a sourcePort range (lo..hi, None = any) match the probe's source port? True, False or AMBIGUOUS."""
     if lo is None:
         return True
     hi = hi if hi is not None else lo
@@ -88,7 +89,7 @@ def service_match(rule: CompiledRule, probe: Probe, dst: Pod | None) -> bool | s
             port_ok = spec.port == probe.port
         if not port_ok:
             continue
-        src_ok = _source_port_match(spec.source_port, spec.source_end_port, probe)
+        src_ok = source_port_match(spec.source_port, spec.source_end_port, probe)
         if src_ok is True:
             return True
         if src_ok == AMBIGUOUS:

@@ -23,7 +23,7 @@ from .flows import (FlowDashboard, FlowTable, check_flows, policy_chord_figure, 
                     service_map_figure, show_figure)
 from .nsx_console import NSXConsole, group_body, policy_body, rule_body
 from .offload import OffloadDashboard
-from .exercise import check_decided_by, check_intent, check_reachability, intended_matrix
+from .exercise import check_decided_by, check_intent, check_reachability, check_segmentation, intended_matrix
 from .matrix import ReachabilityMatrix
 from .session import LabSession, session_for
 from .topology import SelectorSyntaxError, TopologyView, parse_selector
@@ -43,6 +43,7 @@ __all__ = [
     "check_reachability",
     "check_decided_by",
     "check_intent",
+    "check_segmentation",
     "intended_matrix",
     "FlowTable",
     "FlowDashboard",

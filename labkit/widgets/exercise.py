@@ -116,5 +116,25 @@ def check_intent(lab: "Lab", intent: list[str], probes: list[str], title: str = 
         raise CheckFailed(" | ".join(failures))
 
 
-__all__ = ["CheckFailed", "check_reachability", "check_decided_by", "check_intent", "intended_matrix",
-           "parse_probe"]
+def check_segmentation(lab: "Lab", flows, approve=None, title: str = "check") -> None:
+    """Micro-segmentation from flows: on every port the flows show, every observed pod pair is
+    allowed and every other pair of the application's pods is denied (``approve``: more flows
+    that should be allowed, as ``plan_segmentation(approve=...)`` takes them)."""
+    import pandas as pd
+
+    from ..nsx.planner.tiers import observe
+
+    table = flows if approve is None else pd.concat([flows, approve.assign(verdict="allow")], ignore_index=True)
+    failures = []
+    for (protocol, port), intended in observe(table, lab.state).intended().items():
+        try:
+            check_reachability(lab, intended, port=port, protocol=protocol, title=f"{title} ({protocol}/{port})",
+                               denied_as_drop=True)
+        except CheckFailed as exc:
+            failures.append(str(exc))
+    if failures:
+        raise CheckFailed(" | ".join(failures))
+
+
+__all__ = ["CheckFailed", "check_reachability", "check_decided_by", "check_intent", "check_segmentation",
+           "intended_matrix", "parse_probe"]

@@ -13,7 +13,11 @@ Five tabs, each a view of the NSX API read and written through an :class:`~labki
 * **Realization**: each policy's consolidated realization status and errors
   (``/infra/realized-state/status``) and its per-rule statistics for the cluster (``.../statistics``);
 * **Traceflow** (Plan & Troubleshoot > Traceflow > Antrea): PUT ``/infra/antrea/traceflows/<id>``,
-  then the status and observations the adapter reported.
+  then the status and observations the adapter reported;
+* **Flows** (as NSX Intelligence's Plan & Troubleshoot > Discover & Take Action shows flows): the
+  records the cluster's Flow Aggregator reported (labkit's collector, ``/labkit/v1/flows``), by
+  group pair, namespace pair, service and deciding rule, top talkers and the records, allowed vs
+  dropped/rejected with the deciding NSX rule; filters by report, group pair and action.
 
 The console knows nothing about the adapter's logic. Given ``adapter=``, it offers a button that
 runs ``adapter.sync()`` (what the in-cluster adapter would do on its own) and runs it after a
@@ -29,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
+from ..nsx.flow_view import flow_row
+from ..nsx.planner.bodies import condition, criterion
 from ..nsx.manager import NSXClient
 from ..nsx.manager.errors import NSXError
 from ._style import ERROR, OK, esc
@@ -45,7 +51,9 @@ CCPS = f"{P}/infra/sites/default/enforcement-points/default/cluster-control-plan
 CATEGORIES = ("Emergency", "Infrastructure", "Environment", "Application")
 ACTIONS = ("ALLOW", "DROP", "REJECT")
 IP_PROTOCOLS = {"TCP": 6, "UDP": 17, "ICMP": 1}
-TABS = ("Inventory", "Groups", "Policies", "Realization", "Traceflow")
+TABS = ("Inventory", "Groups", "Policies", "Realization", "Traceflow", "Flows")
+LK = "/labkit/v1"
+FLOW_ROWS = 100  # flow records listed; the counts cover all of them
 
 
 # ---------------------------------------------------------------------------- request bodies
@@ -55,23 +63,12 @@ def group_body(display_name: str = "", namespace: str = "", pod_tag: str = "", n
     """An Antrea group with one criterion: every non-empty condition, ANDed (nsx.md §4.1)."""
     conditions = []
     if namespace:
-        conditions.append({"resource_type": "Condition", "member_type": "Namespace", "key": "Name",
-                           "operator": "EQUALS", "value": namespace})
+        conditions.append(condition("Namespace", "Name", namespace))
     if namespace_tag:
-        conditions.append({"resource_type": "Condition", "member_type": "Namespace", "key": "Tag",
-                           "operator": "EQUALS", "scope_operator": "EQUALS", "value": namespace_tag})
+        conditions.append(condition("Namespace", "Tag", namespace_tag))
     if pod_tag:
-        conditions.append({"resource_type": "Condition", "member_type": "Pod", "key": "Tag",
-                           "operator": "EQUALS", "scope_operator": "EQUALS", "value": pod_tag})
-    expression: list[dict[str, Any]] = conditions[:1]
-    if len(conditions) > 1:
-        nested: list[dict[str, Any]] = []
-        for cond in conditions:
-            if nested:
-                nested.append({"resource_type": "ConjunctionOperator", "conjunction_operator": "AND"})
-            nested.append(cond)
-        expression = [{"resource_type": "NestedExpression", "expressions": nested}]
-    body: dict[str, Any] = {"group_type": ["ANTREA"], "expression": expression}
+        conditions.append(condition("Pod", "Tag", pod_tag))
+    body: dict[str, Any] = {"group_type": ["ANTREA"], "expression": criterion(conditions)}
     if display_name:
         body["display_name"] = display_name
     return body
@@ -131,6 +128,8 @@ class NSXConsole(widgets.VBox):
         self.policies_html = widgets.HTML()
         self.realization_html = widgets.HTML()
         self.traceflow_html = widgets.HTML("<i>pick a source and a destination, then Trace</i>")
+        self.flows_html = widgets.HTML()
+        self._build_flow_filters()
         self._build_group_editor()
         self._build_policy_editor()
         self._build_traceflow()
@@ -140,6 +139,7 @@ class NSXConsole(widgets.VBox):
             widgets.VBox([self.policies_html, self.policy_editor]),
             self.realization_html,
             widgets.VBox([self.traceflow_form, self.traceflow_html]),
+            widgets.VBox([self.flow_filters, self.flows_html]),
         ], titles=TABS)
         self.children = [widgets.HBox(toolbar), self.status_html, self.tabs]
         self._load_clusters(cluster_id or (adapter.cluster_id if adapter is not None else None))
@@ -164,6 +164,7 @@ class NSXConsole(widgets.VBox):
             self._load_groups()
             self._load_policies()
             self._load_realization()
+            self._load_flows()
         except NSXError as exc:
             self._say(f"NSX: {exc}", ok=False)
 
@@ -300,6 +301,107 @@ class NSXConsole(widgets.VBox):
             + "<h4>Rule statistics (this cluster)</h4>"
             + _table(stat_rows, ("policy", "rule", "rule_id", "hits", "sessions", "packets"),
                      empty="no statistics reported yet"))
+
+    # ------------------------------------------------------------------ flows
+
+    def _build_flow_filters(self) -> None:
+        w = widgets.Layout(width="330px")
+        self._flow_report = widgets.Dropdown(description="report", options=[("all", "")], layout=w)
+        self._flow_src = widgets.Dropdown(description="from group", options=[("any", "")], layout=w)
+        self._flow_dst = widgets.Dropdown(description="to group", options=[("any", "")], layout=w)
+        self._flow_action = widgets.Dropdown(description="action", layout=widgets.Layout(width="220px"),
+                                             options=[("any", ""), *((a, a) for a in ACTIONS)])
+        self._quiet = False  # set while the console itself changes the filters
+        for box in (self._flow_report, self._flow_src, self._flow_dst, self._flow_action):
+            box.observe(lambda _: None if self._quiet else self._load_flows(), names="value")
+        self.flow_filters = widgets.VBox([widgets.HBox([self._flow_report, self._flow_action]),
+                                          widgets.HBox([self._flow_src, self._flow_dst])])
+
+    def show_flows(self, source_group: str = "", destination_group: str = "", report_id: str = "",
+                   action: str = "") -> list[dict[str, Any]]:
+        """Narrow the Flows tab (group ids, a report id, ALLOW/DROP/REJECT; "" = any) and return
+        the records it lists."""
+        self._quiet = True
+        try:
+            self._flow_options()
+            for box, value in ((self._flow_src, source_group), (self._flow_dst, destination_group),
+                               (self._flow_report, report_id), (self._flow_action, action)):
+                if value not in [v for _, v in box.options]:
+                    raise ValueError(f"{value!r} is not offered by the Flows tab's {box.description!r} filter; "
+                                     f"choose one of {', '.join(repr(v) for _, v in box.options)}")
+                box.value = value
+        finally:
+            self._quiet = False
+        self._load_flows()
+        return self.tables.get("flows", [])
+
+    def _flow_options(self) -> list[dict[str, Any]]:
+        """The reports of this cluster; refreshes the filters' choices (keeping what is chosen)."""
+        reports = self.client.list_all(f"{LK}/flow-reports", container_cluster_id=self.cluster_id)
+        groups = [g["id"] for g in self.client.list_all(GROUPS) if "ANTREA" in (g.get("group_type") or [])]
+        groups += ["UNCATEGORIZED", "UNKNOWN"]
+        quiet, self._quiet = self._quiet, True
+        try:
+            _set_options(self._flow_report, [("all", ""), *((f"{r['report_id']}: {r.get('label') or ''} "
+                                                            f"({r.get('record_count', 0)})", r["report_id"])
+                                                           for r in reports)])
+            for box in (self._flow_src, self._flow_dst):
+                _set_options(box, [("any", ""), *((g, g) for g in groups)])
+        finally:
+            self._quiet = quiet
+        return reports
+
+    def _load_flows(self) -> None:
+        if not self.cluster_id:
+            self.flows_html.value = "<i>no cluster</i>"
+            return
+        mine = {"container_cluster_id": self.cluster_id}
+        reports = self._flow_options()
+        self.tables["flow_reports"] = [{"report": r["report_id"], "label": r.get("label", ""),
+                                        "records": r.get("record_count", 0)} for r in reports]
+        if not reports:
+            self.tables.update({k: [] for k in ("flows", "flows_by_group", "flows_by_namespace", "flows_by_service",
+                                                "flows_by_rule", "top_talkers")})
+            self.tables["flow_totals"] = {}
+            self.flows_html.value = ("<i>no flow records yet: report a traffic run with "
+                                     "<code>nsx.report_flows(lab.flows(run))</code></i>")
+            return
+        query = {**mine, **{k: v for k, v in (("report_id", self._flow_report.value),
+                                               ("source_group", self._flow_src.value),
+                                               ("destination_group", self._flow_dst.value),
+                                               ("action", self._flow_action.value)) if v}}
+        summary = {by: self.client.flow_summary(by, **query) for by in ("group", "namespace", "service", "rule")}
+        talkers = self.client.flow_summary("talker", limit=10, **query)
+        records = self.client.get(f"{LK}/flows", page_size=FLOW_ROWS, **query)
+        t = self.tables
+        t["flows_by_group"] = [{"from group": _short(r["source_group"]), "to group": _short(r["destination_group"]),
+                                **_figures(r)} for r in summary["group"]["results"]]
+        t["flows_by_namespace"] = [{"from namespace": r["source_namespace"], "to namespace": r["destination_namespace"],
+                                    **_figures(r)} for r in summary["namespace"]["results"]]
+        t["flows_by_service"] = [{"service": _short(r["service"]), **_figures(r)} for r in summary["service"]["results"]]
+        t["flows_by_rule"] = [{"policy": _short(r["policy_path"]) or "—", "rule": _short(r["rule_path"]) or "—",
+                               "cluster policy": r["cluster_policy"] or "—", **_figures(r)}
+                              for r in summary["rule"]["results"]]
+        t["top_talkers"] = [{"from": r["source"], "to": r["destination"], **_figures(r)} for r in talkers["results"]]
+        t["flows"] = [flow_row(f) for f in records.get("results", [])]
+        rows = summary["namespace"]["results"]
+        t["flow_totals"] = {"records": summary["group"]["record_count"],
+                            **{k: sum(r[f"{k}_count"] for r in rows) for k in ("allowed", "dropped", "rejected")}}
+        figures = ("records", "allowed", "dropped", "rejected", "packets", "bytes")
+        totals = t["flow_totals"]
+        more = records.get("result_count", 0) - len(t["flows"])
+        self.flows_html.value = (
+            f"<div><b>{totals['records']}</b> flow record(s): {totals['allowed']} allowed, {totals['dropped']} "
+            f"dropped, {totals['rejected']} rejected</div>"
+            + "<h4>By group pair</h4>" + _table(t["flows_by_group"], ("from group", "to group", *figures))
+            + "<h4>By namespace</h4>" + _table(t["flows_by_namespace"], ("from namespace", "to namespace", *figures))
+            + "<h4>By service</h4>" + _table(t["flows_by_service"], ("service", *figures))
+            + "<h4>Deciding rules</h4>" + _table(t["flows_by_rule"], ("policy", "rule", "cluster policy", *figures))
+            + "<h4>Top talkers</h4>" + _table(t["top_talkers"], ("from", "to", *figures))
+            + "<h4>Flow records</h4>" + _table(t["flows"], ("report_id", "source", "destination", "service", "action",
+                                                            "flow_type", "policy", "rule", "rule_id", "packets",
+                                                            "bytes"), empty="no records match")
+            + (f"<i>… and {more} more</i>" if more > 0 else ""))
 
     # ------------------------------------------------------------------ editors
 
@@ -526,6 +628,23 @@ class NSXConsole(widgets.VBox):
         colour = OK if ok else ERROR
         body = esc(text).replace("\n", "<br>")
         self.status_html.value = f"<div style='border-left:6px solid {colour};padding:2px 8px'>{body}</div>"
+
+
+def _set_options(box: widgets.Dropdown, options: list[tuple[str, str]]) -> None:
+    """Replace a Dropdown's options, keeping its value when it is still offered."""
+    current = box.value
+    if list(box.options) != options:
+        box.options = options
+    box.value = current if current in [v for _, v in options] else options[0][1]
+
+
+def _short(path: str) -> str:
+    return path.rsplit("/", 1)[-1] if path.startswith("/infra/") else path
+
+
+def _figures(row: dict[str, Any]) -> dict[str, int]:
+    return {"records": row["record_count"], "allowed": row["allowed_count"], "dropped": row["dropped_count"],
+            "rejected": row["rejected_count"], "packets": row["packet_count"], "bytes": row["byte_count"]}
 
 
 def _origin(obj: dict[str, Any], key: str) -> str:

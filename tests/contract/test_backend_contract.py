@@ -13,7 +13,7 @@ import pytest
 
 from labkit import Lab, UnsupportedOperation
 from labkit.backends import base
-from labkit.backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, Explains, GeneratesTraffic,
+from labkit.backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, Executes, Explains, GeneratesTraffic,
                                   ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, Verifies,
                                   has)
 from labkit.backends.registry import backend_classes, require
@@ -141,6 +141,20 @@ def test_dumps_flows(guarded):
     assert len(mine) and set(mine.table) & {"IngressRule", "IngressMetric"}
     ingress = guarded.dump_flows(node, table="IngressRule")
     assert len(ingress) and set(ingress.table) == {"IngressRule"}
+
+
+def test_executes(guarded):
+    # -t 1: GNU wget (what an ovs pod runs: it shares this machine's filesystem) retries 20 times;
+    # busybox's, in a cluster's pods, never does.
+    wget = lambda ip: ["wget", "-O-", "-T", "1", "-t", "1", f"http://{ip}:80/"]  # noqa: E731
+    if refused(guarded, Executes, lambda: guarded.exec("x/a", wget(guarded.pod_ip("y/a")))):
+        return
+    allowed = guarded.exec("x/a", wget(guarded.pod_ip("y/a")))
+    assert allowed.exit_code == 0, allowed
+    dropped = guarded.exec("y/a", wget(guarded.pod_ip("x/a")))
+    assert dropped.exit_code != 0 and dropped.exit_code != 124  # wget's own timeout, not the runner's
+    rejected = guarded.exec("z/a", wget(guarded.pod_ip("x/a")))
+    assert rejected.exit_code != 0 and b"refused" in rejected.stderr.lower()
 
 
 def test_encrypts_and_captures(guarded):

@@ -49,7 +49,7 @@ def test_there_is_a_course():
     assert NOTEBOOKS == ["00-start-here.ipynb", "01-kubernetes-networkpolicy.ipynb",
                          "02-antrea-native-policies.ipynb", "03-tiers-and-troubleshooting.ipynb",
                          "04-shop-microsegmentation.ipynb", "05-flow-visibility.ipynb", "06-nsx-integration.ipynb",
-                         "07-encryption.ipynb", "08-smartnic-offload.ipynb"]
+                         "07-encryption.ipynb", "08-smartnic-offload.ipynb", "09-flows-to-nsx-segmentation.ipynb"]
 
 
 @pytest.mark.slow

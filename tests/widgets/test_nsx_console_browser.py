@@ -127,3 +127,79 @@ def test_console_page_shows_inventory_groups_policies_and_traceflow(browser_avai
             assert shot.stat().st_size > 10_000
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------------------- the flow view (issue 17)
+
+
+@pytest.fixture
+def shop_flows(tmp_path: Path):
+    """Notebook 09's scene: the shop's traffic learned, a plan pushed, then a new version whose
+    api -> redis connection the plan drops; both runs reported to NSX."""
+    from labkit.flows import SHOP_TRAFFIC, TrafficProfile, TrafficRule
+
+    v2 = TrafficProfile("shop-v2", SHOP_TRAFFIC.rules + (
+        TrafficRule("api-v2-to-redis", "backend/app=api", "data/app=redis", 6379, connections_per_minute=6),))
+    with Lab(profile="shop", name="nsxflows", state_dir=tmp_path / "lab") as lab, \
+            start_nsx(lab, tmp_path / "nsx", key_type="ec", register=True) as nsx:
+        learning = lab.flows(lab.generate_traffic("shop", duration_s=120, seed=1))
+        nsx.report_flows(learning, label="learning")
+        nsx.plan_segmentation(learning).push()
+        new = lab.flows(lab.generate_traffic(v2, duration_s=60, seed=3))
+        report = nsx.report_flows(new, label="v2")
+        yield nsx, learning, new, report["report_id"]
+
+
+def test_console_page_flow_view(browser_available, shop_flows, tmp_path):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    nsx, learning, new, report = shop_flows
+    blocked = new[new.verdict != "allow"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900},
+                                          http_credentials={"username": nsx.server.admin_user,
+                                                            "password": nsx.server.admin_password})
+            page = context.new_page()
+            assert page.goto(f"{nsx.url}/#flows").status == 200
+            flows = page.locator("#flows")
+            assert flows.locator("h2").inner_text() == "Flows (Antrea Flow Aggregator)"
+            reports = flows.locator("table.flow-reports tbody tr")
+            assert [r.locator("td").all_inner_texts()[2:] for r in reports.all()] == [
+                ["learning", str(len(learning))], ["v2", str(len(new))]]
+            totals = flows.locator("p.flow-totals")
+            assert int(totals.get_attribute("data-records")) == len(learning) + len(new)
+            assert int(totals.get_attribute("data-dropped")) == len(blocked)
+
+            # one report, by its link; then the group pair of the new connection, by its link
+            flows.locator("table.flow-reports a.filter", has_text=report).click()
+            page.wait_for_url(f"**/?report_id={report}#flows")
+            assert int(page.locator("p.flow-totals").get_attribute("data-records")) == len(new)
+            row = page.locator("table.flows-by-group tbody tr", has=page.locator("td", has_text="shop-data-redis")) \
+                .filter(has=page.locator("a.filter", has_text="shop-backend-api"))
+            cells = row.first.locator("td").all_inner_texts()
+            assert cells[:2] == ["shop-backend-api", "shop-data-redis"] and int(cells[4]) == len(blocked)
+            row.first.locator("a.filter").click()
+            page.wait_for_url("**source_group=shop-backend-api&destination_group=shop-data-redis#flows")
+            assert "source group = shop-backend-api, destination group = shop-data-redis" in \
+                page.locator("p.flow-filter").inner_text()
+            records = page.locator("table.flow-records tbody tr")
+            assert records.count() == len(blocked)
+            for r in records.all():
+                cells = r.locator("td").all_inner_texts()
+                assert cells[6:8] == ["DROP", "BLOCKED"]
+                assert cells[8].startswith("shop-segmentation / default-drop (")
+            rules = page.locator("table.flows-by-rule tbody tr").first.locator("td").all_inner_texts()
+            assert rules[:2] == ["shop-segmentation", "default-drop"] and int(rules[5]) == len(blocked)
+            assert page.locator("form, input, button, textarea, select").count() == 0
+
+            shot = tmp_path / "nsx-flow-view.png"
+            page.locator("#flows").screenshot(path=str(shot))
+            print(f"screenshot: {shot}")
+            assert shot.stat().st_size > 10_000
+            page.locator("p.flow-filter a", has_text="clear").click()
+            page.wait_for_url("**/#flows")
+            assert int(page.locator("p.flow-totals").get_attribute("data-records")) == len(learning) + len(new)
+        finally:
+            browser.close()

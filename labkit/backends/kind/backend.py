@@ -37,8 +37,8 @@ from ...policy.explain import explain as engine_explain
 from ...policy.probe import Probe
 from ...policy.reachability import Explanation, Reachability
 from ...policy.traceflow import Traceflow
-from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, Explains, GeneratesTraffic, ReportsOffload,
-                    Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, Verifies)
+from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, Executes, Explains, GeneratesTraffic,
+                    ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, Verifies)
 from . import cluster as kc
 from .encryption import IPSEC_MANIFEST, capture_from_pcap, capture_plan, current_mode, ipsec_secret, restart_patch, set_mode
 from .flows import (AGENT_CONFIGMAP, AGGREGATOR_CONFIGMAP, AGGREGATOR_DEPLOYMENT, AGGREGATOR_MANIFEST, FlowCollector,
@@ -147,6 +147,7 @@ class KindBackend(Backend, Explains, Traceflows, Encrypts, Captures, GeneratesTr
     why_not: ClassVar[dict[type, str]] = {
         DumpsFlows: "labkit does not read the kind Nodes' OVS flows yet; run "
                     "'kubectl -n kube-system exec <antrea-agent pod> -- antctl get ovsflows'",
+        Executes: "use kubectl exec on the kind cluster itself (labkit's probes exec agnhost there)",
         ReportsOffload: "kind Nodes are containers without SmartNICs",
         ShowsRepresentors: "kind Nodes are containers without SmartNICs",
         SteadyTraffic: "labkit has no background traffic generator for kind's agnhost Pods yet",

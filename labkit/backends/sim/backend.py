@@ -4,7 +4,8 @@ Nothing is realized: every observation is a function of the cluster state and th
 set, computed by labkit's engine, so sim never disagrees with the engine by construction (the ovs
 and kind backends are the ones checked against it). What sim shows beyond verdicts is *modelled*
 and says so: Traceflow predicted from the engine's explanation (:mod:`.traceflow`), frames built
-byte for byte for each encryption mode (IPsec and WireGuard marked emulated), flow records
+byte for byte for each encryption mode (IPsec and WireGuard marked emulated), probe commands
+answered from the engine's verdict (``kubectl exec``, :mod:`.exec`), flow records
 synthesized as each Node's Flow Exporter would export them, and an offload report classifying an
 Antrea-shaped sample of datapath flows.
 """
@@ -19,8 +20,9 @@ from ...policy.evaluate import evaluate
 from ...policy.explain import explain as engine_explain
 from ...policy.probe import Probe
 from ...policy.reachability import Explanation, Reachability
-from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, Explains, GeneratesTraffic,
-                    ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, Verifies)
+from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, ExecResult, Executes, Explains,
+                    GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows,
+                    Verifies)
 from .traceflow import predict_traceflow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...smartnic.report import OffloadReport
 
 
-class SimBackend(Backend, Explains, Traceflows, Encrypts, Captures, ReportsOffload, GeneratesTraffic):
+class SimBackend(Backend, Explains, Traceflows, Executes, Encrypts, Captures, ReportsOffload, GeneratesTraffic):
     name = "sim"
     why_not: ClassVar[dict[type, str]] = {
         DumpsFlows: "sim evaluates policies in Python and has no Open vSwitch; lab.explain() and "
@@ -68,6 +70,19 @@ class SimBackend(Backend, Explains, Traceflows, Encrypts, Captures, ReportsOfflo
 
     def traceflow(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str, probe: Probe) -> "Traceflow":
         return predict_traceflow(state, engine_explain(state, policy_set, src, dst, probe))
+
+    def exec(self, state: ClusterState, policy_set: PolicySet, pod: str, command: list[str],
+             timeout_s: float) -> ExecResult:
+        """Probe commands answered from the engine's verdict (:mod:`.exec`); a dropped connection
+        takes the command's own timeout, as it would on a cluster."""
+        import time
+
+        from .exec import emulate
+
+        code, out, err, wait_s = emulate(state, policy_set, pod, command)
+        if wait_s:
+            time.sleep(min(wait_s, timeout_s))
+        return ExecResult(code, out.encode(), err.encode())
 
     def set_encryption(self, state: ClusterState, mode: str) -> None:
         """Only what :meth:`capture` puts on the wire changes: the verdicts do not depend on it."""

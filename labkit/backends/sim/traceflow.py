@@ -29,7 +29,7 @@ def _policy_observation(decision: Decision) -> Observation | None:
     """The NetworkPolicy observation of one side, or None if no rule matched (default allow)."""
     side = decision.direction  # Egress | Ingress
     rule = decision.rule
-    if decision.stage == "self":
+    if decision.stage == "self" or not decision.reached:
         return None
     if decision.action == "Allow":
         if rule is None:

@@ -25,6 +25,10 @@ One :meth:`sync` pass, in order:
 5. **heartbeat**: controller, MP adapter and CCP adapter status (``mpAdapterStatus`` /
    ``ccpAdapterStatus``) at least every ``heartbeat_s`` and whenever health changes.
 
+Flows: :meth:`report_flows` sends a traffic run's Flow Aggregator records to NSX (labkit's flow
+collector) and, from then on, rule statistics count that traffic instead of a probe round
+(:mod:`.flow_report`).
+
 A policy NSX wants but the lab refuses is reported as a realization ERROR; its previously realized
 version (if any) stays, as a rejected update leaves a Kubernetes object unchanged.
 
@@ -39,7 +43,7 @@ import copy
 import json
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +52,13 @@ from labkit.errors import LabkitError, ManifestError
 from labkit.model.objects import ANTREA_GROUP, ObjectRef
 from labkit.nsx.interworking import registration
 from labkit.nsx.interworking.errors import AdapterError
+from labkit.nsx.interworking.flow_report import (
+    RuleKey,
+    add_counters,
+    records_from_frame,
+    traffic_counters,
+    traffic_statistics,
+)
 from labkit.nsx.interworking.inventory_report import (
     Inventory,
     cluster_object,
@@ -74,6 +85,8 @@ from labkit.nsx.manager.certs import KeyType
 from labkit.nsx.manager.client import INVENTORY_BATCH_SIZE, NSXClient
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from labkit.lab import Lab
 
 HEARTBEAT_S = 30.0  # half the default report_interval (60 s): NSX marks UNKNOWN after 3 x interval
@@ -88,7 +101,7 @@ class AdapterEvent:
 
     time: float
     kind: str  # registered | inventory | applied | updated | overwritten | restored | deleted |
-    #            realization-error | traceflow | deregistered | error
+    #            realization-error | traceflow | flows | deregistered | error
     subject: str  # ClusterNetworkPolicy/<uuid>, an NSX path, the cluster ...
     message: str
 
@@ -192,6 +205,10 @@ class NSXAdapter:
         self._stats_key: tuple[int, int] | None = None
         self._health: dict[str, Any] | None = None
         self._last_heartbeat = 0.0
+        # Rule statistics count traffic once flows were reported (flow_report.py); a probe round
+        # stands in for them before (rule_statistics.py).
+        self._traffic: dict[RuleKey, Counter[str]] = {}
+        self._traffic_counted = False
 
     # ------------------------------------------------------------------ registration
 
@@ -273,6 +290,24 @@ class NSXAdapter:
             self._lab_generation = self.lab.state.generation
             self._nsx_generation = nsx_generation
             return report
+
+    def report_flows(self, flows: pd.DataFrame, *, label: str = "") -> dict[str, Any]:
+        """What the cluster's Flow Aggregator and NetworkPolicyStats give NSX for one traffic run:
+        the flow records (``lab.flows(run)``) to NSX's flow view, as one report (labkit's
+        collector, docs/nsx-mock.md), and rule statistics that count this traffic from now on
+        (sessions, packets, bytes per NSX rule; flow_report.py). Returns the report
+        (``report_id``, ``report_record_count``)."""
+        with self._lock:
+            pi = self._require_pi()
+            answer = pi.report_flow_records(self.cluster_name, records_from_frame(flows), label=label)
+            add_counters(self._traffic, traffic_counters(flows))
+            self._traffic_counted = True
+            self._record("flows", self.cluster_name,
+                         f"report {answer['report_id']}: {answer['report_record_count']} flow record(s)"
+                         + (f" ({label})" if label else ""))
+            self._stats_key = None
+            self._report_statistics(SyncReport(), self._nsx_generation)
+            return answer
 
     def report_statistics(self) -> dict[str, list[dict[str, Any]]]:
         """Recompute and report rule statistics now; returns them by policy path."""
@@ -443,12 +478,16 @@ class NSXAdapter:
         assert self.pi is not None
         realized = {name: policy for name, policy in self._rendering.policies.items()
                     if (r := self.realization.get(policy["path"])) is not None and r.status == "SUCCESS"}
-        acnps = [m for m in self._rendering.manifests
-                 if m["kind"] == "ClusterNetworkPolicy" and m["metadata"]["name"] in realized]
-        hits = rule_hits(self.lab, set(realized), probes_for(self.lab, acnps))
+        if not self._traffic_counted:
+            acnps = [m for m in self._rendering.manifests
+                     if m["kind"] == "ClusterNetworkPolicy" and m["metadata"]["name"] in realized]
+            hits = rule_hits(self.lab, set(realized), probes_for(self.lab, acnps))
         self.statistics = {}
         for name, policy in realized.items():
-            results = statistics_results(policy, name, hits)
+            if self._traffic_counted:
+                results = traffic_statistics(policy, name, self._traffic)
+            else:
+                results = statistics_results(policy, name, hits)
             self.pi.report_rule_statistics(policy["id"], self.cluster_name, results)
             self.statistics[policy["path"]] = results
             report.statistics_reported += 1

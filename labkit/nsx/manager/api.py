@@ -16,6 +16,7 @@ from labkit.nsx.manager import (
     ccp,
     console_page,
     desired,
+    flows_api,
     groups,
     hapi,
     inventory_api,
@@ -61,7 +62,8 @@ def _console(state: ManagerState, req: Request) -> Response:
         result = route.handler(state, sub)
         return result.body if isinstance(result, Response) else result
 
-    page = console_page.render(get, cluster_id=req.query.get("cluster_id", ""))
+    page = console_page.render(get, cluster_id=req.query.get("cluster_id", ""),
+                               flow_filters={k: v for k, v in req.query.items() if k in console_page.FLOW_FILTERS})
     return Response(200, page, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
 
 
@@ -177,6 +179,11 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", f"{LK}/realized-state/status", realization.put_report, module_name="labkit"),
     Route("PUT", f"{LK}{_POLICY}/statistics", statistics_api.put_policy_statistics, module_name="labkit"),
     Route("PUT", f"{LK}{_TF}/result", traceflow_api.put_result, module_name="labkit"),
+    # labkit-only flow collector and flow view (NSX takes no Antrea flows; docs/nsx-mock.md)
+    Route("POST", f"{LK}{_CCP}/flow-records", flows_api.post_flow_records, module_name=flows_api.MODULE),
+    Route("GET", f"{LK}/flow-reports", flows_api.list_flow_reports, module_name=flows_api.MODULE),
+    Route("GET", f"{LK}/flows", flows_api.list_flows, module_name=flows_api.MODULE),
+    Route("GET", f"{LK}/flows/summary", flows_api.flow_summary, module_name=flows_api.MODULE),
 )
 
 

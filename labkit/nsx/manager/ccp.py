@@ -16,7 +16,7 @@ vsphere-automation-sdk-go ``ClusterControlPlanesTypes.go``):
   default 60). No heartbeat for 3 x report_interval -> component status UNKNOWN (nsx.md §2.5).
 - DELETE without cascade refuses while policies still apply to the cluster (400/500030). With
   ``cascade=true`` it also removes the cluster's inventory, status, realization reports,
-  statistics and traceflows, and takes the cluster out of every policy's scope (what the
+  statistics, traceflows and flow records, and takes the cluster out of every policy's scope (what the
   deregister Job achieves, nsx.md §2.7).
 
 The adapter's heartbeat (labkit route, nsx.md §10):
@@ -44,6 +44,7 @@ from labkit.nsx.manager.objects import (
     public,
     stamp,
 )
+from labkit.nsx.manager.flows_api import forget_cluster_flows
 from labkit.nsx.manager.realization import forget_cluster
 from labkit.nsx.manager.span import all_policies, referrers, span_children
 from labkit.nsx.manager.state import ManagerState
@@ -161,6 +162,7 @@ def _cascade(state: ManagerState, ccp: dict[str, Any], principal: Any) -> None:
     delete_cluster_inventory(state, node_id)
     forget_cluster(state.store, path)
     forget_cluster_statistics(state.store, path)
+    forget_cluster_flows(state, ccp["id"])
     for tf in state.store.list(paths.TRACEFLOWS):
         if tf.get("container_cluster_id") == node_id:
             state.store.delete_tree(tf["path"])

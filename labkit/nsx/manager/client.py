@@ -25,6 +25,7 @@ from labkit.nsx.manager import paths
 from labkit.nsx.manager.errors import CertificateError, NSXApiError, NSXError, NSXUnreachable
 
 INVENTORY_BATCH_SIZE = 50  # mp-adapter.conf InventoryBatchSize default (nsx.md §1)
+FLOW_RECORD_BATCH_SIZE = 1000  # labkit's: records per chunk of a flow report (the mock takes 5,000)
 
 
 class NSXClient:
@@ -245,6 +246,31 @@ class NSXClient:
                          reason: str = "") -> dict[str, Any]:
         return self.put(f"{paths.LABKIT_API}{paths.traceflow_path(traceflow_id)}/result",
                         {"phase": phase, "reason": reason, "observations": observations})
+
+    # -- flows (labkit's collector, docs/nsx-mock.md "Flows") --------------------------------------
+    def report_flow_records(self, cluster_name: str, records: list[dict[str, Any]], *, label: str = "",
+                            report_id: str | None = None,
+                            batch_size: int = FLOW_RECORD_BATCH_SIZE) -> dict[str, Any]:
+        """Send one report of flow records in numbered chunks; returns the last answer
+        (``report_id``, ``report_record_count``). A chunk re-sent replaces itself."""
+        path = f"{paths.LABKIT_API}{paths.ccp_path(cluster_name)}/flow-records"
+        answer: dict[str, Any] = {}
+        for chunk, start in enumerate(range(0, max(len(records), 1), batch_size)):
+            body: dict[str, Any] = {"records": records[start:start + batch_size], "label": label, "chunk": chunk}
+            if report_id is not None:
+                body["report_id"] = report_id
+            answer = self.post(path, body)
+            report_id = answer["report_id"]
+        return answer
+
+    def flows(self, **filters: Any) -> list[dict[str, Any]]:
+        """The NSX flow view's records (``container_cluster_id``, ``report_id``, ``source_group``,
+        ``destination_group``, ``action``, ``flow_type`` ... filters)."""
+        return self.list_all(f"{paths.LABKIT_API}/flows", **filters)
+
+    def flow_summary(self, group_by: str, **filters: Any) -> dict[str, Any]:
+        """Counts per ``group_by`` (cluster, namespace, group, service, rule, talker)."""
+        return self.get(f"{paths.LABKIT_API}/flows/summary", group_by=group_by, **filters)
 
 
 def _query_value(value: Any) -> str:

@@ -1,10 +1,13 @@
 """The NSX console as a small read-only web page, served by the mock at ``GET /``.
 
-The same four views as the notebook console (:class:`labkit.widgets.nsx_console.NSXConsole`), for
+The same views as the notebook console (:class:`labkit.widgets.nsx_console.NSXConsole`), for
 someone with only a browser: the container inventory as a tree (cluster > namespace > pods with
 IPs and tags, plus nodes, services and network policies), the Antrea groups with their effective
 pods per cluster, the DFW policies by category (NSX's category order) with their rules, realization
-status and per-rule hit counts, and the Antrea traceflows with their observations.
+status and per-rule hit counts, the Antrea traceflows with their observations, and the flows the
+cluster's Flow Aggregator reported, as NSX Intelligence shows flows (:mod:`.flow_analytics`):
+by cluster, namespace, group pair, service and deciding rule, top talkers, the records; a link
+per group pair (``?source_group=&destination_group=``) narrows the view to it.
 
 Like NSX Manager's UI it needs a login (HTTP Basic as ``admin``, or a principal identity's client
 certificate): the browser gets the API's 401 challenge. Everything on the page is read through the
@@ -18,14 +21,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from labkit.nsx.manager import paths
 from labkit.nsx.manager.errors import NSXApiError
+from labkit.nsx.manager.flow_analytics import FILTERS as FLOW_FILTERS
 
 # NSX's own order of DFW categories (nsx.md §5.3): evaluated top to bottom.
 CATEGORIES = ("Ethernet", "Emergency", "Infrastructure", "Environment", "Application")
 FABRIC = "/api/v1/fabric"
 P = paths.POLICY_API
+LK = paths.LABKIT_API
+FLOW_ROWS = 200  # flow records listed on the page; the counts above them cover every record
 
 Getter = Callable[..., Any]
 
@@ -43,8 +50,9 @@ details{margin-left:1.2em} summary{cursor:pointer}
 """
 
 
-def render(get: Getter, cluster_id: str = "") -> str:
-    """The whole page; ``get(path, **query)`` answers one API GET as the viewer."""
+def render(get: Getter, cluster_id: str = "", flow_filters: dict[str, str] | None = None) -> str:
+    """The whole page; ``get(path, **query)`` answers one API GET as the viewer. ``flow_filters``
+    (``report_id``, ``source_group``, ``destination_group``, ``action``) narrow the flow view."""
 
     def get_all(path: str, **query: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -65,6 +73,7 @@ def render(get: Getter, cluster_id: str = "") -> str:
         ("groups", "Groups (Antrea)", lambda: _groups(get, get_all, clusters)),
         ("policies", "Distributed firewall", lambda: _policies(get, get_all)),
         ("traceflows", "Traceflow (Antrea)", lambda: _traceflows(get, get_all, names)),
+        ("flows", "Flows (Antrea Flow Aggregator)", lambda: _flows(get, get_all, cluster_id, flow_filters or {})),
     ]
     body = []
     for anchor, title, build in sections:
@@ -232,6 +241,113 @@ def _traceflows(get: Getter, get_all: Callable[..., list[dict[str, Any]]], names
     return "".join(out) or '<p class="empty">no traceflows</p>'
 
 
+def _flows(get: Getter, get_all: Callable[..., list[dict[str, Any]]], cluster_id: str,
+           filters: dict[str, str]) -> str:
+    """The flow analytics view: reports, totals, counts by cluster, namespace, group pair, service
+    and deciding rule, top talkers, and the records themselves (:mod:`.flow_analytics`). Filters
+    are links (the page has no forms): a group pair's row narrows the view to that pair."""
+    mine = {"container_cluster_id": cluster_id} if cluster_id else {}
+    reports = get_all(f"{LK}/flow-reports", **mine)
+    if not reports:
+        return ('<p class="empty">no flow records: a registered cluster reports its Flow Aggregator\'s records '
+                "(<code>nsx.report_flows(lab.flows(run))</code>)</p>")
+    wanted = {k: v for k, v in filters.items() if k in FLOW_FILTERS and v}
+    query = {**mine, **wanted}
+    summary = {by: get(f"{LK}/flows/summary", group_by=by, **query) for by in
+               ("cluster", "namespace", "group", "service", "rule")}
+    talkers = get(f"{LK}/flows/summary", group_by="talker", limit=10, **query)
+    records = get(f"{LK}/flows", page_size=FLOW_ROWS, **query)
+    total = summary["cluster"]
+    counts = {k: sum(r[k] for r in total["results"]) for k in
+              ("allowed_count", "dropped_count", "rejected_count", "unprotected_count")}
+    out = [_table(("report", "cluster", "label", "records"),
+                  [(_Link(_href(cluster_id, {"report_id": r["report_id"]}), r["report_id"]),
+                    r.get("cluster_control_plane_path", "").rsplit("/", 1)[-1], r.get("label", ""),
+                    r.get("record_count", 0)) for r in reports], "flow-reports")]
+    if wanted:
+        shown = ", ".join(f"{k.replace('_', ' ')} = {_short(v)}" for k, v in wanted.items())
+        out.append(f'<p class="flow-filter">filter: {escape(shown)} '
+                   f'(<a href="{escape(_href(cluster_id, {}))}">clear</a>)</p>')
+    out.append(f'<p class="flow-totals" data-records="{total["record_count"]}" '
+               f'data-allowed="{counts["allowed_count"]}" data-dropped="{counts["dropped_count"]}" '
+               f'data-rejected="{counts["rejected_count"]}"><b>{total["record_count"]}</b> flow record(s): '
+               f'{counts["allowed_count"]} allowed, {counts["dropped_count"]} dropped, '
+               f'{counts["rejected_count"]} rejected; {counts["unprotected_count"]} unprotected (no granular '
+               "NSX rule decided them)</p>")
+    numbers = ("records", "allowed", "dropped", "rejected", "packets", "bytes")
+
+    def figures(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["record_count"], r["allowed_count"], r["dropped_count"], r["rejected_count"], r["packet_count"],
+                r["byte_count"])
+
+    out.append("<h3>By cluster</h3>" + _table(("cluster", *numbers),
+                                              [(r["cluster_name"], *figures(r)) for r in total["results"]],
+                                              "flows-by-cluster"))
+    out.append("<h3>By namespace</h3>" + _table(
+        ("source namespace", "destination namespace", *numbers),
+        [(r["source_namespace"], r["destination_namespace"], *figures(r)) for r in summary["namespace"]["results"]],
+        "flows-by-namespace"))
+    out.append("<h3>By group pair</h3><p>A pod in several groups counts in each of their pairs; "
+               "UNCATEGORIZED: in no group. Follow a pair to filter.</p>" + _table(
+        ("source group", "destination group", *numbers),
+        [(_Link(_href(cluster_id, {**wanted, "source_group": _short(r["source_group"]),
+                                   "destination_group": _short(r["destination_group"])}), _short(r["source_group"])),
+          _short(r["destination_group"]), *figures(r)) for r in summary["group"]["results"]],
+        "flows-by-group"))
+    out.append("<h3>By service</h3>" + _table(("service", *numbers),
+                                              [(_short(r["service"]), *figures(r))
+                                               for r in summary["service"]["results"]], "flows-by-service"))
+    out.append("<h3>Deciding rules</h3>" + _table(
+        ("policy", "rule", "cluster policy", *numbers),
+        [(_short(r["policy_path"]) or "—", _short(r["rule_path"]) or "—", r["cluster_policy"] or "—", *figures(r))
+         for r in summary["rule"]["results"]], "flows-by-rule"))
+    out.append("<h3>Top talkers</h3>" + _table(("source", "destination", *numbers),
+                                               [(r["source"], r["destination"], *figures(r))
+                                                for r in talkers["results"]], "top-talkers"))
+    rows = [(f.get("report_id", ""), _who(f["source"]), ", ".join(_short(g) for g in f["source"]["groups"]),
+             _who(f["destination"]), ", ".join(_short(g) for g in f["destination"]["groups"]), _short(f["service"]),
+             f["action"], f["flow_type"],
+             _rule_text(f), f["packet_count"], f["byte_count"]) for f in records.get("results", [])]
+    more = records.get("result_count", 0) - len(rows)
+    out.append(f"<h3>Flow records</h3>" + _table(
+        ("report", "source", "source groups", "destination", "destination groups", "service", "action", "flow type",
+         "deciding rule", "packets", "bytes"), rows, "flow-records")
+        + (f'<p class="empty">… and {more} more (filter to narrow)</p>' if more > 0 else ""))
+    return "".join(out)
+
+
+def _rule_text(flow: dict[str, Any]) -> str:
+    rule = flow.get("rule")
+    if rule:
+        return f"{_short(rule['policy_path'])} / {_short(rule['rule_path'])} ({rule['rule_id']}, {rule['direction']})"
+    policy = flow.get("cluster_policy")
+    return f"{policy['kind']}:{policy['name']} (not NSX)" if policy else "—"
+
+
+def _who(end: dict[str, Any]) -> str:
+    return f"{end['namespace']}/{end['pod']}" if end.get("pod") else end.get("ip", "")
+
+
+def _short(path: str) -> str:
+    """A group, policy or rule by its id; a raw port as it is."""
+    return path.rsplit("/", 1)[-1] if path.startswith("/infra/") else path
+
+
+def _href(cluster_id: str, query: dict[str, str]) -> str:
+    params = {**({"cluster_id": cluster_id} if cluster_id else {}), **query}
+    return ("?" + urlencode(params) if params else "/") + "#flows"
+
+
+class _Link:
+    """A table cell that is a link (its text is escaped like every other cell)."""
+
+    def __init__(self, href: str, text: Any) -> None:
+        self.href, self.text = href, text
+
+    def html(self) -> str:
+        return f'<a class="filter" href="{escape(self.href)}">{escape(str(self.text))}</a>'
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -240,7 +356,8 @@ def _table(columns: tuple[str, ...], rows: list[tuple[Any, ...]] | Any, kind: st
     if not rows:
         return f'<p class="empty">{escape(empty)}</p>'
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{v.html() if isinstance(v, _Link) else escape(str(v))}</td>" for v in row)
+                   + "</tr>" for row in rows)
     return f'<table class="{escape(kind)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 

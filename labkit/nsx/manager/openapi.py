@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from labkit.nsx.manager import inventory_api
+from labkit.nsx.manager.flow_analytics import FILTERS as FLOW_FILTERS
+from labkit.nsx.manager.flow_analytics import GROUP_BY
 from labkit.nsx.manager.policy_rules import POLICY_SEQUENCE_MAX, SEQUENCE_MIN
 from labkit.nsx.manager.revise import DEFAULT_OPERATION, OPERATIONS
 from labkit.nsx.manager.routing import Route
@@ -57,7 +59,12 @@ _QUERY: dict[tuple[str, str], list[tuple[str, dict[str, Any], bool]]] = {
                                          "default": DEFAULT_OPERATION}, False),
                           ("anchor_path", _STRING, False)]
        for suffix in ("/security-policies/{policy_id}", "/rules/{rule_id}")},
-    ("GET", "/"): [("cluster_id", _STRING, False)],
+    ("GET", "/"): [(n, _STRING, False) for n in ("cluster_id", *FLOW_FILTERS)],
+    ("GET", "/flow-reports"): [("container_cluster_id", _STRING, False)],
+    ("GET", "/labkit/v1/flows"): [(n, _STRING, False) for n in ("container_cluster_id", *FLOW_FILTERS)],
+    ("GET", "/flows/summary"): [("group_by", {"type": "string", "enum": list(GROUP_BY)}, True),
+                                ("limit", {"type": "integer", "minimum": 1}, False),
+                                *((n, _STRING, False) for n in ("container_cluster_id", *FLOW_FILTERS))],
 }
 # Path parameters the mock accepts only with these values (docs/nsx-mock.md, "Routes").
 _ENUMS: dict[str, list[str]] = {

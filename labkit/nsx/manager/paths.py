@@ -31,6 +31,9 @@ REALIZED = "labkit:/realized"
 STATISTICS = "labkit:/statistics"
 HEARTBEATS = "labkit:/heartbeats"
 TRACEFLOW_RESULTS = "labkit:/traceflow-results"
+FLOW_REPORTS = "labkit:/flow-reports"  # /<ccp id>/<report id>: one report's header
+FLOW_RECORDS = "labkit:/flow-records"  # /<ccp id>/<report id>/<chunk>: its records
+FLOW_REPORT_COUNTER = "flow-report"
 GENERATION_COUNTER = "policy-generation"
 RULE_ID_COUNTER = "rule-id"
 

@@ -28,31 +28,20 @@ from typing import Any
 
 from labkit.nsx.manager import paths
 from labkit.nsx.manager.group_rules import has_ip_members, is_antrea
+from labkit.nsx.manager.policy_schema import (  # noqa: F401 - the enums and defaults, re-exported
+    ACTIONS,
+    ANTREA_ACTIONS,
+    ANTREA_CATEGORIES,
+    CATEGORIES,
+    DIRECTIONS,
+    IP_PROTOCOLS,
+    POLICY_DEFAULTS,
+    POLICY_SEQUENCE_MAX,
+    RULE_DEFAULTS,
+    SEQUENCE_MIN,
+)
 from labkit.nsx.manager.services import l4_entry_problems
 from labkit.nsx.manager.store import ObjectStore
-
-CATEGORIES = ("Ethernet", "Emergency", "Infrastructure", "Environment", "Application")
-ANTREA_CATEGORIES = ("Emergency", "Infrastructure", "Environment", "Application")
-ACTIONS = ("ALLOW", "DROP", "REJECT", "JUMP_TO_APPLICATION")
-ANTREA_ACTIONS = ("ALLOW", "DROP", "REJECT")
-DIRECTIONS = ("IN", "OUT", "IN_OUT")
-IP_PROTOCOLS = ("IPV4", "IPV6", "IPV4_IPV6", "NONE")
-RULE_DEFAULTS: dict[str, Any] = {
-    "source_groups": ["ANY"], "destination_groups": ["ANY"], "services": ["ANY"],
-    "scope": ["ANY"], "profiles": ["ANY"], "action": "ALLOW", "direction": "IN_OUT",
-    "ip_protocol": "IPV4_IPV6", "logged": False, "disabled": False,
-    "sources_excluded": False, "destinations_excluded": False, "sequence_number": 0,
-}
-# sequence_number bounds of the NSX schema (vcf-nsx 9.1 vcf.nsx.model_client: SecurityPolicy
-# "must be between 0 and 999,999", minimum 0; Rule minimum 0, no maximum; the NSX Policy API
-# reference types SecurityPolicy and Rule say the same). Served in the OpenAPI document too.
-POLICY_SEQUENCE_MAX = 999_999
-SEQUENCE_MIN = 0
-POLICY_DEFAULTS: dict[str, Any] = {
-    "category": "Application", "scope": ["ANY"], "sequence_number": 0, "stateful": True,
-    "locked": False,
-}
-
 
 def is_any(values: Any) -> bool:
     return not values or values == ["ANY"]

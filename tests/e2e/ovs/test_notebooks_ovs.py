@@ -33,7 +33,8 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 ON_OVS = ["00-start-here.ipynb", "01-kubernetes-networkpolicy.ipynb", "02-antrea-native-policies.ipynb",
-          "03-tiers-and-troubleshooting.ipynb", "04-shop-microsegmentation.ipynb", "06-nsx-integration.ipynb"]
+          "03-tiers-and-troubleshooting.ipynb", "04-shop-microsegmentation.ipynb", "06-nsx-integration.ipynb",
+          "09-flows-to-nsx-segmentation.ipynb"]
 CELL_TIMEOUT_S = 300  # a cell measuring a 9x9 matrix takes ~1 s here; generous for a loaded machine
 
 

@@ -62,7 +62,7 @@ def test_desired_objects_for_workshop():
 
 def test_policies_are_applied_as_written_with_labels_and_v1beta1():
     lab = workshop()
-    lab.apply({"apiVersion": "crd.antrea.io/v1alpha1", "kind": "ClusterNetworkPolicy",
+    lab.apply({"apiVersion": "crd.antrea.io/v1beta1", "kind": "ClusterNetworkPolicy",
                "metadata": {"name": "deny-x"},
                "spec": {"priority": 5, "tier": "securityops", "appliedTo": [{"namespaceSelector": {
                    "matchLabels": {"ns": "x"}}}], "ingress": [{"action": "Drop", "from": [{"namespaceSelector": {}}]}]}})

@@ -10,7 +10,7 @@ from labkit import BackendUnavailable, Lab, LabStateError, NotFoundError
 
 def test_public_api_is_exactly_all():
     assert sorted(labkit.__all__) == sorted(
-        ["Lab", "BACKENDS", "ovs_available", "Reachability", "Traceflow", "Explanation", "Decision", "Probe",
+        ["Lab", "BACKENDS", "ovs_available", "Reachability", "PolicyDiff", "Traceflow", "Explanation", "Decision", "Probe",
          "LabkitError", "ManifestError", "Problem",
          "NotFoundError", "ConflictError", "BackendUnavailable", "UnsupportedOperation", "LabStateError",
          "CommandError", "CheckFailed", "__version__"])

@@ -231,8 +231,11 @@ spec:
   - action: Allow
     from: [{namespaces: {match: Self}}]
 """)
-    assert "other namespaces" in only(problems, "spec.appliedTo[0].namespaceSelector").message
-    assert "only valid in a ClusterNetworkPolicy" in only(problems, "spec.ingress[0].from[0].namespaces").message
+    # Not in the v1beta1 NetworkPolicy CRD schema: unknown fields, with the reason as the fix.
+    ns_selector = only(problems, "spec.appliedTo[0].namespaceSelector")
+    assert "unknown field" in ns_selector.message and "its own namespace" in ns_selector.hint
+    namespaces = only(problems, "spec.ingress[0].from[0].namespaces")
+    assert "unknown field" in namespaces.message and "only valid in a ClusterNetworkPolicy" in namespaces.hint
 
 
 def test_yaml_syntax_error_has_line(lab):
@@ -280,3 +283,71 @@ spec:
 """)
     assert only(problems, "metadata.name")
     assert only(problems, "spec.containers[0].ports[0].containerPort")
+
+
+def test_crd_enums_and_removed_fields_are_rejected_with_a_fix(lab):
+    """Issue 12, item 5: scope is Cluster | ClusterSet; a v1beta1 ClusterGroup has no singular
+    ipBlock; v1alpha* versions are not served by Antrea v2."""
+    problems = problems_of(lab, ACNP_HEAD + """  priority: 5
+  appliedTo: [{podSelector: {}}]
+  ingress:
+  - action: Allow
+    from: [{podSelector: {}, scope: Region}]
+  egress:
+  - action: Allow
+    to: [{podSelector: {}, scope: Cluster}]
+---
+apiVersion: crd.antrea.io/v1beta1
+kind: ClusterGroup
+metadata: {name: legacy}
+spec:
+  ipBlock: {cidr: 10.0.0.0/24}
+---
+apiVersion: crd.antrea.io/v1alpha1
+kind: Tier
+metadata: {name: old}
+spec: {priority: 30}
+""")
+    scope = only(problems, "spec.ingress[0].from[0].scope")
+    assert "unsupported value 'Region'" in scope.message and "Cluster, ClusterSet" in scope.hint
+    to_scope = only(problems, "spec.egress[0].to[0].scope")
+    assert "unknown field" in to_scope.message and "ingress 'from'" in to_scope.hint
+    legacy = only(problems, "spec.ipBlock")
+    assert "unknown field 'ipBlock'" in legacy.message and "ipBlocks: [{cidr" in legacy.hint
+    version = only(problems, "apiVersion")
+    assert "'v1alpha1' is not served for Tier" in version.message and "crd.antrea.io/v1beta1" in version.hint
+
+
+def test_cluster_set_scope_is_applied_with_a_warning(lab, tmp_path):
+    result = lab.apply(ACNP_HEAD.replace("name: bad", "name: cs") + """  priority: 5
+  appliedTo: [{podSelector: {}}]
+  ingress:
+  - action: Drop
+    from: [{namespaceSelector: {matchLabels: {ns: y}}, scope: ClusterSet}]
+  egress:
+  - action: Allow
+    toServices: [{name: web, namespace: y, scope: ClusterSet}]
+""")
+    paths = [w.path for w in result.warnings]
+    assert paths == ["spec.ingress[0].from[0].scope", "spec.egress[0].toServices[0].scope"]
+    assert all("treated as scope Cluster" in w.message for w in result.warnings)
+    assert "Warning: " in str(result) and "acnp/cs created" in result.changes_text()
+    # a single cluster: ClusterSet scope behaves as Cluster
+    assert lab.reachability()["y/a", "x/a"] == "drop" and lab.reachability()["z/a", "x/a"] == "allow"
+
+
+def test_annp_to_services_scope_is_free_text_in_the_crd(lab):
+    """The v1beta1 NetworkPolicy CRD has no enum for toServices[].scope (the ClusterNetworkPolicy one
+    has): Antrea accepts any string there and treats it as Cluster; labkit warns."""
+    result = lab.apply("""apiVersion: crd.antrea.io/v1beta1
+kind: NetworkPolicy
+metadata: {name: svc, namespace: x}
+spec:
+  priority: 1
+  appliedTo: [{podSelector: {}}]
+  egress:
+  - action: Allow
+    toServices: [{name: web, scope: Anything}]
+""")
+    assert [w.path for w in result.warnings] == ["spec.egress[0].toServices[0].scope"]
+    assert "neither Cluster nor ClusterSet" in result.warnings[0].message

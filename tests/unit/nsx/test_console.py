@@ -37,7 +37,8 @@ def test_inventory_comes_from_nsx(setup):
     lab.label("x/a", team="blue")
     console.run_adapter()  # the cluster-side change reaches NSX, and the console reads it back
     assert {p["name"]: p["tags"] for p in console.tables["pods"] if p["namespace"] == "x"}["a"] == "pod=a, team=blue"
-    assert console.tabs.get_state()["titles"] == ("Inventory", "Groups", "Policies", "Realization", "Traceflow")
+    assert console.tabs.get_state()["titles"] == ("Inventory", "Groups", "Policies", "Realization", "Traceflow",
+                                                     "Flows")
 
 
 def test_group_and_policy_editors_write_through_the_api_and_the_lab_follows(setup, admin: NSXClient):

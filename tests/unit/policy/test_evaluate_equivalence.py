@@ -9,6 +9,7 @@ import random
 import pytest
 
 from labkit import Lab
+import labkit.policy.evaluate as evaluate_module
 from labkit.policy.evaluate import evaluate
 from labkit.policy.probe import Probe, service_match
 
@@ -114,7 +115,9 @@ spec:
 
 
 @pytest.mark.parametrize("seed", range(60))
-def test_vectorized_equals_plain(seed):
+def test_vectorized_equals_plain(seed, monkeypatch):
+    # Odd seeds also merge classes per probe and per stage, which the engine skips for small labs.
+    monkeypatch.setattr(evaluate_module, "_SMALL", 0 if seed % 2 else evaluate_module._SMALL)
     rng = random.Random(seed)
     with Lab(profile="workshop") as lab:
         lab.apply(random_manifest(rng, rng.randrange(1, 7)))
