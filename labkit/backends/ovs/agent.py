@@ -193,8 +193,7 @@ class RejectAgent:
         """Is the agent's OpenFlow connection to ``node``'s br-int open? (It closes when
         ovs-vswitchd goes away; the backend's keeper then re-attaches, as antrea-agent's packet-in
         handlers come back with its reconnected OpenFlow client.)"""
-        with self._lock:
-            return node in self._conns
+        return node in self._conns  # no lock: the loop holds it while it waits in select()
 
     def detach(self, node: str) -> None:
         with self._lock:
