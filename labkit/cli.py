@@ -79,17 +79,56 @@ def _state_dir(args) -> Path:
     return Path(args.state_dir) if args.state_dir else default_state_root() / args.name
 
 
+_HELD: dict[Path, object] = {}  # per-lab command locks, held until this command exits
+COMMAND_LOCK_TIMEOUT_S = 900.0  # `labkit up --backend kind` may hold its lab that long
+
+
+def _serialize(directory: Path) -> None:
+    """Hold the lab's command lock for the rest of this command: two ``labkit`` commands on one lab
+    run one after the other (each rebuilds or changes the same lab), never interleaved."""
+    from ._util.locks import FileLock, describe_holder, holder
+
+    path = directory.parent / f".{directory.name}.labkit-lock"
+    if path in _HELD:
+        return
+    lock = FileLock(path, what="labkit " + " ".join(sys.argv[1:]))
+    notice = lambda who: print(f"waiting for another labkit command on lab {directory.name!r} "  # noqa: E731
+                               f"({describe_holder(who)}) ...", file=sys.stderr)
+    if not lock.acquire(COMMAND_LOCK_TIMEOUT_S, on_wait=notice):
+        raise LabkitError(f"lab {directory.name!r} stayed busy for {COMMAND_LOCK_TIMEOUT_S:.0f} s "
+                          f"({describe_holder(holder(path))}); try again when that command has finished")
+    _HELD[path] = lock
+
+
+_REBUILT: list[Lab] = []  # ovs labs this command rebuilt: stopped when it ends
+
+
 def _load(args) -> Lab:
     from .owner import hosted_lab
 
-    return hosted_lab(_state_dir(args)) or Lab.resume(args.name, args.state_dir)
+    directory = _state_dir(args)
+    hosted = hosted_lab(directory)
+    if hosted is not None:  # we are the lab's owner (labkit/owner): its live Lab, under its own lock
+        return hosted
+    _serialize(directory)
+    lab = Lab.resume(args.name, args.state_dir)
+    _stop_at_exit(lab)
+    return lab
+
+
+def _stop_at_exit(lab: Lab) -> None:
+    """An ovs lab lives in the process that built it: this command's copy goes when the command
+    ends (the next command rebuilds it from lab.json). A kind cluster outlives the command."""
+    if lab.backend_name == "ovs":
+        _REBUILT.append(lab)
 
 
 # ---------------------------------------------------------------------------- commands
 
 
 def cmd_up(args) -> int:
-    directory = Path(args.state_dir) if args.state_dir else default_state_root() / args.name
+    directory = _state_dir(args)
+    _serialize(directory)
     if (directory / "lab.json").exists():
         raise LabkitError(f"lab {args.name!r} already exists ({directory}); use it, or 'labkit down --name "
                           f"{args.name}' first")
@@ -115,6 +154,7 @@ def cmd_up(args) -> int:
     else:
         lab = Lab(backend=args.backend, profile=args.profile, name=args.name, state_dir=directory,
                   backend_options=options)
+    _stop_at_exit(lab)
     lab.save()
     print(f"lab {lab.name!r} is up: backend {lab.backend_name}, profile {lab.profile.name}, "
           f"{len(lab.state.nodes)} nodes, {len(lab.state.pods)} pods (state in {directory})")
@@ -127,28 +167,87 @@ def cmd_up(args) -> int:
 def cmd_down(args) -> int:
     root = Path(args.state_dir).parent if args.state_dir and args.all else default_state_root()
     directories = sorted(p for p in root.iterdir() if p.is_dir()) if args.all and root.exists() else \
-        [Path(args.state_dir) if args.state_dir else default_state_root() / args.name]
+        [_state_dir(args)]
     from .owner import stop as stop_owner, sweep as sweep_owners
 
+    skipped = []
     for directory in directories:
-        if stop_owner(directory):  # the owner stops its own lab
+        _serialize(directory)
+        if stop_owner(directory):  # the lab's owner process (labkit up --kube-api) stops its own lab
             print(f"lab {directory.name!r}: owner stopped")
-        elif (directory / "lab.json").exists():
-            try:
-                Lab.resume(directory.name, directory).stop()
-            except LabkitError as exc:
-                print(f"warning: {directory.name}: {exc}", file=sys.stderr)
-        swept = [] if args.all else _sweep_ovs(f"{args.name}")  # a crashed lab's namespaces and daemons
-        if directory.exists() or swept:
+        elif not _take_down(directory, args.force):
+            skipped.append(directory.name)
+            continue
+        if directory.exists():
             shutil.rmtree(directory, ignore_errors=True)
-            print(f"lab {directory.name!r} removed" + (f" (swept {len(swept)} leftover ovs resources)" if swept else ""))
+            print(f"lab {directory.name!r} removed")
         elif not args.all:
             print(f"no lab {directory.name!r}")
     if args.all:
         for pid in sweep_owners(root):
             print(f"killed the owner (pid {pid}) of a lab whose state is gone")
-        _sweep_backends()
-    return 0
+        _sweep_backends(args.force)
+    return 1 if skipped and not args.all else 0
+
+
+def _take_down(directory: Path, force: bool) -> bool:
+    """Stop the lab saved in ``directory``. An ovs lab that a live process owns (a notebook, another
+    command) is left alone unless ``force``: then its owner is told and tears it down itself.
+    Returns False when the lab was left running."""
+    record: dict = {}
+    if (directory / "lab.json").exists():
+        try:
+            record = json.loads((directory / "lab.json").read_text())
+        except (OSError, ValueError):
+            record = {}
+    name = record.get("name", directory.name)
+    if record.get("backend") == "ovs" or (not record and ovs_available()[0]):
+        return _take_down_ovs(name, directory, force)
+    if record.get("backend") in ("kind", "k8s"):
+        try:
+            Lab.resume(directory.name, directory).stop()
+        except LabkitError as exc:
+            print(f"warning: {directory.name}: {exc}", file=sys.stderr)
+    return True  # a sim lab holds nothing but its state directory
+
+
+def _take_down_ovs(name: str, directory: Path, force: bool) -> bool:
+    if not ovs_available()[0]:
+        return True
+    from .backends.ovs import owner, sweep
+    from .backends.ovs.names import lab_prefix
+
+    entry = owner(name)
+    if entry is not None:
+        pid, where = entry.get("owner_pid"), entry.get("state_dir")
+        if not force:
+            if where and Path(where).resolve() != directory.resolve():
+                print(f"note: an ovs lab named {name!r} runs in pid {pid} with its state in {where}; it was left "
+                      f"alone (only {directory} is removed)", file=sys.stderr)
+                return True
+            print(f"lab {name!r} is in use by pid {pid} (a Python session or another labkit command): left running. "
+                  f"Stop it there (lab.stop()), or take it down with 'labkit down --name {name} --force' "
+                  "(its owner is told)", file=sys.stderr)
+            return False
+        _revoke_ovs(name, pid)
+        return True
+    removed = sweep(lab_prefix(name))  # the namespaces and daemons of a lab nobody owns any more
+    if removed:
+        print(f"swept {len(removed)} leftover ovs resources of lab {name!r}")
+    return True
+
+
+def _revoke_ovs(name: str, pid) -> None:
+    """Ask the live owner of ovs lab ``name`` to tear it down; sweep it if the owner does not react."""
+    from .backends.ovs import revoke, sweep
+    from .backends.ovs.names import lab_prefix
+
+    if revoke(name, reason="'labkit down --force'") == "timeout":
+        print(f"warning: the owner of lab {name!r} (pid {pid}) did not give it up within 10 s; sweeping it",
+              file=sys.stderr)
+        sweep(lab_prefix(name), include_running=True)
+    else:
+        print(f"lab {name!r} taken down from its owner (pid {pid}); its next operation says so")
 
 
 def cmd_owner_serve(args) -> int:
@@ -172,20 +271,7 @@ def cmd_kubeconfig(args) -> int:
     return 0
 
 
-def _sweep_ovs(lab: str) -> list[str]:
-    """What a crashed ovs lab named ``lab`` left (its namespaces, daemons and registry entry), removed
-    as ``down --all`` would, for this lab only; [] when ovs cannot run here or nothing was left."""
-    if not ovs_available()[0]:
-        return []
-    try:
-        from .backends.ovs import sweep
-        from .backends.ovs.names import lab_prefix
-    except ImportError:
-        return []
-    return list(sweep(lab_prefix(lab)))
-
-
-def _sweep_backends() -> None:
+def _sweep_backends(force: bool = False) -> None:
     """Remove leftovers of crashed labs that no state directory knows about (ovs namespaces, kind clusters)."""
     import shutil as _shutil
 
@@ -202,7 +288,18 @@ def _sweep_backends() -> None:
             from .backends.ovs import sweep
         except ImportError:
             return
+        if force:  # every lab, running ones too: their owners are told first
+            from .backends.ovs import owner
+            from .backends.ovs.sweep import REGISTRY_DIR
+
+            for entry_path in sorted(REGISTRY_DIR.glob("*.json")) if REGISTRY_DIR.is_dir() else []:
+                entry = owner(entry_path.stem)
+                if entry is not None:
+                    _revoke_ovs(entry_path.stem, entry.get("owner_pid"))
         removed = sweep()
+        if removed.skipped_running:
+            print(f"left running (in use by a live process; --force takes them down): "
+                  f"{', '.join(removed.skipped_running)}", file=sys.stderr)
         if removed:
             print(f"swept {len(removed)} leftover ovs resources: {', '.join(map(str, removed[:10]))}"
                   f"{' ...' if len(removed) > 10 else ''}")
@@ -321,7 +418,8 @@ def cmd_matrix(args) -> int:
                           "cells": m.verdict_names().tolist()}, indent=1))
     else:
         print(m)
-        print("legend: . allow   X drop   R reject")
+        print("legend: . allow   X drop   R reject" + ("   E error (not the policy's doing; reasons above)"
+                                                       if m.errors else ""))
     for warning in m.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
@@ -463,7 +561,7 @@ def _diff(args) -> int:
 
 def cmd_validate(args) -> int:
     """Validate manifests; against a lab's objects when one exists, else on their own."""
-    directory = Path(args.state_dir) if args.state_dir else default_state_root() / args.name
+    directory = _state_dir(args)
     for source in _sources(args, "validate"):
         if (directory / "lab.json").exists():
             lab = _load(args)
@@ -763,7 +861,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_owner_serve)
     add("kubeconfig", cmd_kubeconfig, "print the kubeconfig path of a lab started with 'labkit up --kube-api'")
     p = add("down", cmd_down, "stop a lab and remove its state")
-    p.add_argument("--all", action="store_true", help="every lab, plus leftovers of crashed labs")
+    p.add_argument("--all", action="store_true", help="every lab, plus leftovers of crashed labs (labs a live "
+                                                       "process is using are left running)")
+    p.add_argument("--force", action="store_true", help="also take down ovs labs a live process (a notebook, "
+                                                         "another command) is using; that process is told, and its "
+                                                         "next operation says its lab was taken down")
     p = add("status", cmd_status, "show a lab's backend, profile and object counts")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p = add("apply", cmd_apply, "create or update the objects of manifests (all or nothing); the API "
@@ -967,6 +1069,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the input nests too deeply (a YAML alias that contains itself?); nothing was changed",
               file=sys.stderr)
         return 1
+    finally:
+        while _REBUILT:
+            _REBUILT.pop().stop()
 
 
 def _quiet_stdout() -> None:

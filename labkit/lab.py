@@ -15,6 +15,8 @@ Linux, root and Open vSwitch is installed, else ``sim``.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import copy
 import json
 import os
 import re
@@ -26,7 +28,7 @@ from typing import Any, TypeVar
 
 from .backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, ExecResult, Executes, Explains,
                             GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows,
-                            has)
+                            Verifies, has)
 from .backends.registry import require
 from .errors import BackendUnavailable, LabStateError, ManifestError, NotFoundError, Problem
 from .model.cluster import ApplyResult, ClusterState
@@ -279,7 +281,7 @@ class Lab:
         return self._apply_items(*parse_manifest(manifest))
 
     def _apply_items(self, items: list[tuple[Any, Document]], problems: list[Problem] | None = None) -> ApplyResult:
-        with self.lock:
+        with self.lock, self._all_or_nothing():
             result = self.state.apply(items, problems)
             for obj, _ in items:
                 self._applied.pop(obj.ref, None)
@@ -288,11 +290,25 @@ class Lab:
             self._changed()
             return result
 
+    @contextlib.contextmanager
+    def _all_or_nothing(self):
+        """A change the backend could not realize (a node down, flows refused) leaves the model as it
+        was, as the datapath is (the backend rolled itself back): nothing of it was applied."""
+        objects, applied, generation = dict(self.state.objects), dict(self._applied), self.state.generation
+        try:
+            yield
+        except BaseException:
+            self._applied = applied
+            if self.state.generation != generation:  # the model changed before the backend failed
+                self.state.objects = objects
+                self.state.generation += 1  # a new generation: the policy set is compiled again
+            raise
+
     def delete(self, what: ManifestSource | ObjectRef | list[str | ObjectRef],
                ignore_not_found: bool = False) -> list[ObjectRef]:
         """Delete the objects a manifest names, or objects given as ``kind/[namespace/]name`` (one or a list)."""
         refs = _refs_to_delete(what)
-        with self.lock:
+        with self.lock, self._all_or_nothing():
             deleted = self.state.delete(refs, ignore_not_found=ignore_not_found)
             for ref in deleted:
                 self._applied.pop(ref, None)
@@ -327,7 +343,7 @@ class Lab:
 
     def label(self, target: str, **labels: str | None) -> None:
         """Change a pod's (``ns/name``) or namespace's (``ns:name``) labels; None removes a label."""
-        with self.lock:
+        with self.lock, self._all_or_nothing():
             self._label(target, labels)
             self._changed()
 
@@ -344,6 +360,7 @@ class Lab:
         self.state.relabel(ref, new)
         raw = self._applied.get(ref)
         if raw is not None:
+            raw = self._applied[ref] = copy.deepcopy(raw)  # a failed sync restores the original
             raw.setdefault("metadata", {})["labels"] = {k: v for k, v in new.items()
                                                         if k != "kubernetes.io/metadata.name"}
         self._sync([])
@@ -458,6 +475,15 @@ class Lab:
         tracer = self._capable(Traceflows)
         return tracer.traceflow(self.state, self.policy_set, self.state.pod(src).key, self.state.pod(dst).key,
                                 _probe(port, protocol, src_port))
+
+    def verify(self, repair: bool = False):
+        """Compare the running datapath with the lab's model: every node's daemons, flows (with the
+        ones compiled from the lab's policies, per table and rule), ports and pods. Returns a
+        :class:`labkit.backends.verification.VerifyReport` (``.ok``, ``.findings``, ``.to_frame()``);
+        ``repair=True`` restarts, reinstalls and rebuilds what differs first (``.remaining`` is what
+        a second look still finds). ovs only: sim computes its verdicts from the model itself."""
+        with self.lock:  # one consistent model to compare with, even while another face changes the lab
+            return self._capable(Verifies).verify(self.state, self.policy_set, repair)
 
     def dump_flows(self, node: str, table: str | None = None):
         """The OpenFlow flows of one node's ``br-int`` as a DataFrame (table name, priority, match,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..policy.traceflow import Traceflow
     from ..smartnic.profiles import NicProfile
     from ..smartnic.report import OffloadReport
+    from .verification import VerifyReport
 
 BACKEND_NAMES = ("sim", "ovs", "kind")  # every backend labkit ships, in the order tables list them
 
@@ -175,8 +176,17 @@ class Resumable(Protocol):
         """Take over the live resources (cluster, daemons) described by ``state``."""
 
 
+@runtime_checkable
+class Verifies(Protocol):
+    """Compares the running datapath (daemons, flows, ports, pods) with the model, and repairs drift."""
+
+    def verify(self, state: "ClusterState", policy_set: "PolicySet", repair: bool) -> "VerifyReport":
+        """Every difference found; with ``repair``, reinstall and recreate what differs first."""
+
+
 CAPABILITIES: tuple[type, ...] = (Explains, Traceflows, DumpsFlows, Executes, Encrypts, Captures, ReportsOffload,
-                                  ShowsRepresentors, GeneratesTraffic, SteadyTraffic, AttacksHost, Resumable)
+                                  ShowsRepresentors, GeneratesTraffic, SteadyTraffic, AttacksHost, Resumable,
+                                  Verifies)
 
 def has(backend: object, capability: type) -> bool:
     """Does ``backend`` declare ``capability`` (on its class line)?"""
@@ -184,5 +194,6 @@ def has(backend: object, capability: type) -> bool:
 
 
 __all__ = ["Backend", "Explains", "Traceflows", "DumpsFlows", "Encrypts", "Captures", "ReportsOffload",
-           "Executes", "ExecResult", "ShowsRepresentors", "GeneratesTraffic", "SteadyTraffic", "AttacksHost", "Resumable", "CAPABILITIES",
+           "Executes", "ExecResult", "ShowsRepresentors", "GeneratesTraffic", "SteadyTraffic", "AttacksHost", "Resumable",
+           "Verifies", "CAPABILITIES",
            "BACKEND_NAMES", "has"]

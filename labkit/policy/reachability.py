@@ -3,6 +3,10 @@
 One type serves the engine's expectation and every backend's measurement: tests compare them
 cell by cell, the CLI prints them, widgets draw them. Text form is the truth table of the
 upstream network-policy e2e tests: ``.`` allowed, ``X`` dropped, plus ``R`` rejected.
+
+A measured cell can also be ``error`` (``E``): the probe failed for a reason that is not the
+policy's (no route or no ARP answer in the source pod, a dead OVS daemon, no server where the pod
+declares a port). Such a cell is never graded ``drop`` or ``reject``; ``errors`` says why, per cell.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from .compiler import CompiledRule, PolicySet
 from .evaluate import ALLOW, DROP, K8S_ISOLATION, NO_RULE, REJECT, SELF, VERDICT_NAMES, Evaluation
 from .probe import Probe
 
-SYMBOLS = {ALLOW: ".", DROP: "X", REJECT: "R"}
+# A measured cell the infrastructure (not the policy) decided; only backends produce it.
+ERROR = len(VERDICT_NAMES)
+CELL_NAMES = VERDICT_NAMES + ("error",)
+SYMBOLS = {ALLOW: ".", DROP: "X", REJECT: "R", ERROR: "E"}
 NOT_REACHED = "not_reached"  # Decision.stage of an ingress side the packet never got to
 
 
@@ -48,14 +55,15 @@ def frame_of_columns(arrays: list, index, columns):
     return frame
 
 
-def verdict_dtype():
-    """The pandas ``CategoricalDtype`` of verdict cells: categories allow, drop, reject (unordered)."""
+def verdict_dtype(errors: bool = False):
+    """The pandas ``CategoricalDtype`` of verdict cells: categories allow, drop, reject (unordered),
+    and ``error`` for a measured matrix that has error cells."""
     import pandas as pd
 
-    return pd.CategoricalDtype(list(VERDICT_NAMES), ordered=False)
+    return pd.CategoricalDtype(list(CELL_NAMES if errors else VERDICT_NAMES), ordered=False)
 
 FROM_SYMBOL = {".": ALLOW, "X": DROP, "R": REJECT}
-_NAMES_TO_CODE = {name: i for i, name in enumerate(VERDICT_NAMES)}
+_NAMES_TO_CODE = {name: i for i, name in enumerate(CELL_NAMES)}
 
 
 @dataclass(frozen=True)
@@ -155,13 +163,14 @@ class Reachability:
 
     sources: list[str]
     destinations: list[str]
-    codes: np.ndarray  # uint8, ALLOW / DROP / REJECT
+    codes: np.ndarray  # uint8, ALLOW / DROP / REJECT (/ ERROR, measured cells only)
     probe: Probe
     kind: str = "expected"  # expected (engine) | observed (measured by a backend)
     backend: str = "sim"
     evaluation: Evaluation | None = field(default=None, repr=False)
     policy_set: PolicySet | None = field(default=None, repr=False)
     warnings: list[str] = field(default_factory=list)
+    errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (src, dst) -> why the cell is an error
 
     # ------------------------------------------------------------------ construction
 
@@ -193,27 +202,32 @@ class Reachability:
 
     @classmethod
     def from_cells(cls, sources: list[str], destinations: list[str], cells: dict[tuple[str, str], str],
-                   probe: Probe, kind: str = "observed", backend: str = "") -> "Reachability":
+                   probe: Probe, kind: str = "observed", backend: str = "",
+                   errors: dict[tuple[str, str], str] | None = None) -> "Reachability":
+        """From verdict names per (src, dst); ``errors`` gives the reason of every ``error`` cell."""
         codes = np.zeros((len(sources), len(destinations)), dtype=np.uint8)
         si = {k: i for i, k in enumerate(sources)}
         di = {k: i for i, k in enumerate(destinations)}
         for (s, d), verdict in cells.items():
             codes[si[s], di[d]] = _NAMES_TO_CODE[verdict]
-        return cls(list(sources), list(destinations), codes, probe, kind, backend)
+        reasons = {pair: (errors or {}).get(pair) or "the probe failed" for pair, v in cells.items() if v == "error"}
+        return cls(list(sources), list(destinations), codes, probe, kind, backend, errors=reasons)
 
     # ------------------------------------------------------------------ access
 
     def __getitem__(self, pair: tuple[str, str]) -> str:
         src, dst = pair
-        return VERDICT_NAMES[int(self.codes[self.sources.index(src), self.destinations.index(dst)])]
+        return CELL_NAMES[int(self.codes[self.sources.index(src), self.destinations.index(dst)])]
 
     def cells(self) -> Iterable[tuple[str, str, str]]:
         for i, s in enumerate(self.sources):
             for j, d in enumerate(self.destinations):
-                yield s, d, VERDICT_NAMES[int(self.codes[i, j])]
+                yield s, d, CELL_NAMES[int(self.codes[i, j])]
 
     def to_frame(self):
-        """DataFrame: rows = source ``ns/pod``, columns = destination, cells allow | drop | reject.
+        """DataFrame: rows = source ``ns/pod``, columns = destination, cells allow | drop | reject
+        (| error, in a measured matrix: the probe failed for a reason that is not the policy's; the
+        reasons are in ``errors``).
 
         Every column has the dtype :func:`verdict_dtype`, a pandas ``Categorical`` over
         ``["allow", "drop", "reject"]``: one byte a cell (10,000 x 10,000 pods = 100 MB), built
@@ -223,7 +237,7 @@ class Reachability:
         """
         import pandas as pd
 
-        dtype = verdict_dtype()
+        dtype = verdict_dtype(errors=bool(self.errors))  # from_cells names every error cell
         codes = self.codes  # engine matrices are column-major already; measured ones are transposed here
         by_column = (codes.T if codes.T.flags.c_contiguous else transpose(codes)).view(np.int8)
         arrays = [pd.Categorical.from_codes(column, dtype=dtype, validate=False) for column in by_column]
@@ -231,8 +245,9 @@ class Reachability:
                                 pd.Index(self.destinations, name="destination"))
 
     def verdict_names(self) -> np.ndarray:
-        """The verdicts as an object array of ``"allow" | "drop" | "reject"`` (sources x destinations)."""
-        return np.array(VERDICT_NAMES, dtype=object)[self.codes]
+        """The verdicts as an object array of ``"allow" | "drop" | "reject"`` (| ``"error"``), sources x
+        destinations."""
+        return np.array(CELL_NAMES, dtype=object)[self.codes]
 
     def to_long_frame(self):
         """One row per pair, with the deciding policy/rule on each side (when known)."""
@@ -241,7 +256,9 @@ class Reachability:
         rows = []
         for i, s in enumerate(self.sources):
             for j, d in enumerate(self.destinations):
-                row = {"source": s, "destination": d, "verdict": VERDICT_NAMES[int(self.codes[i, j])]}
+                row = {"source": s, "destination": d, "verdict": CELL_NAMES[int(self.codes[i, j])]}
+                if self.errors:
+                    row["error"] = self.errors.get((s, d), "")
                 if self.evaluation is not None:
                     exp = self.explain(s, d)
                     row.update(egress_action=exp.egress.action, egress_policy=exp.egress.to_dict()["policy"],
@@ -252,7 +269,11 @@ class Reachability:
         return pd.DataFrame(rows)
 
     def counts(self) -> dict[str, int]:
-        return {name: int((self.codes == code).sum()) for code, name in enumerate(VERDICT_NAMES)}
+        """Cells per verdict; ``error`` is listed only when some cell is one."""
+        out = {name: int((self.codes == code).sum()) for code, name in enumerate(VERDICT_NAMES)}
+        if self.errors:  # only measured matrices have error cells, and from_cells names each one
+            out["error"] = int((self.codes == ERROR).sum())
+        return out
 
     def explain(self, src: str, dst: str) -> Explanation:
         if self.evaluation is None:
@@ -283,7 +304,7 @@ class Reachability:
                 if d in oj:
                     a, b = int(self.codes[i, j]), int(other.codes[oi[s], oj[d]])
                     if a != b:
-                        out.append((s, d, VERDICT_NAMES[a], VERDICT_NAMES[b]))
+                        out.append((s, d, CELL_NAMES[a], CELL_NAMES[b]))
         return out
 
     def same_as(self, other: "Reachability") -> bool:
@@ -299,24 +320,34 @@ class Reachability:
 
     def __str__(self) -> str:
         c = self.counts()
+        errors = "".join(f"\n  E {s} -> {d}: {why}" for (s, d), why in sorted(self.errors.items()))
         return (f"Reachability ({self.kind}, {self.backend}) {self.probe}: {c['allow']} allow, {c['drop']} drop, "
-                f"{c['reject']} reject\n{self.text()}")
+                f"{c['reject']} reject" + (f", {c['error']} error" if c.get("error") else "")
+                + f"\n{self.text()}{errors}")
 
     def _repr_html_(self) -> str:
         # Okabe-Ito colour-blind safe palette: bluish green / vermillion / orange, plus a glyph.
-        style = {0: ("#009E73", "✓"), 1: ("#D55E00", "✗"), 2: ("#E69F00", "⊘")}
+        style = {0: ("#009E73", "✓"), 1: ("#D55E00", "✗"), 2: ("#E69F00", "⊘"), ERROR: ("#666666", "!")}
         head = "".join(f"<th style='writing-mode:vertical-rl'>{d}</th>" for d in self.destinations)
         body = []
         for i, s in enumerate(self.sources):
             tds = "".join(
-                f"<td title='{s} → {d}: {VERDICT_NAMES[int(c)]}' style='background:{style[int(c)][0]};color:white;"
+                f"<td title='{s} → {d}: {CELL_NAMES[int(c)]}{_why(self.errors.get((s, d)))}' "
+                f"style='background:{style[int(c)][0]};color:white;"
                 f"text-align:center'>{style[int(c)][1]}</td>"
                 for d, c in zip(self.destinations, self.codes[i]))
             body.append(f"<tr><th style='text-align:right'>{s}</th>{tds}</tr>")
         c = self.counts()
         caption = (f"{self.probe} ({self.kind}, {self.backend}): {c['allow']} allow, {c['drop']} drop, "
-                   f"{c['reject']} reject")
+                   f"{c['reject']} reject" + (f", {c['error']} error (not the policy: hover a grey cell)"
+                                              if c.get("error") else ""))
         # The caption sits above the table, not in a <caption>: a caption is as wide as the table,
         # so a matrix of two or three columns wrapped it over half a dozen lines.
         return (f"<div class='labkit-static-matrix'><div style='white-space:nowrap;margin-bottom:2px'>{caption}</div>"
                 f"<table><tr><th></th>{head}</tr>{''.join(body)}</table></div>")
+
+
+def _why(reason: str | None) -> str:
+    import html
+
+    return f" ({html.escape(reason, quote=True)})" if reason else ""

@@ -14,7 +14,8 @@ import pytest
 from labkit import Lab, UnsupportedOperation
 from labkit.backends import base
 from labkit.backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, Executes, Explains, GeneratesTraffic,
-                                  ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, has)
+                                  ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, Verifies,
+                                  has)
 from labkit.backends.registry import backend_classes, require
 from labkit.flows import TrafficProfile, TrafficRule
 
@@ -231,6 +232,18 @@ def test_attacks_host(guarded):
     log = guarded.compromise_host(node)
     assert isinstance(log, pd.DataFrame) and len(log)
     assert guarded.reachability(port=80)["y/a", "x/a"] == "drop"  # root on the host changed no verdict
+
+
+def test_verifies(guarded):
+    if refused(guarded, Verifies, lambda: guarded.verify()):
+        return
+    report = guarded.verify()
+    assert report.ok and not report.findings, str(report)
+    assert report.checked["pods"] == len(guarded.state.pods) and report.checked["flows"] > 0
+    assert "matches the model" in str(report) and report.to_frame().empty
+    repaired = guarded.verify(repair=True)  # nothing to repair on a healthy lab
+    assert repaired.ok and not repaired.findings and not repaired.remaining
+    assert guarded.reachability(port=80).to_frame().equals(guarded.expected_reachability(port=80).to_frame())
 
 
 def test_resumable(contract_lab):

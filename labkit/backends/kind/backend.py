@@ -38,7 +38,7 @@ from ...policy.probe import Probe
 from ...policy.reachability import Explanation, Reachability
 from ...policy.traceflow import Traceflow
 from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, Executes, Explains, GeneratesTraffic,
-                    ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows)
+                    ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows, Verifies)
 from . import cluster as kc
 from .encryption import IPSEC_MANIFEST, capture_from_pcap, capture_plan, current_mode, ipsec_secret, restart_patch, set_mode
 from .flows import (AGENT_CONFIGMAP, AGGREGATOR_CONFIGMAP, AGGREGATOR_DEPLOYMENT, AGGREGATOR_MANIFEST, FlowCollector,
@@ -153,6 +153,8 @@ class KindBackend(Backend, Explains, Traceflows, Encrypts, Captures, GeneratesTr
         SteadyTraffic: "labkit has no background traffic generator for kind's agnhost Pods yet",
         AttacksHost: "kind Nodes share the host's kernel and OVS datapath: there is no separate host OS "
                      "to isolate; the ovs backend's SmartNIC topology shows DPU host isolation",
+        Verifies: "labkit does not compare the kind Nodes' OVS flows with the model; antrea-agent reconciles them "
+                  "and replays them after an OVS restart ('antctl get ovsflows' shows them)",
     }
 
     def __init__(self, name: str, state_dir: str | Path, *, mode: str = "kind", context: str | None = None,

@@ -17,6 +17,7 @@ answer belongs to a committed connection, so it is ``+est``/``+rel`` and skips p
 from __future__ import annotations
 
 import logging
+import os
 import selectors
 import socket
 import struct
@@ -107,6 +108,20 @@ def build_reject(frame: bytes) -> tuple[bytes, tuple] | None:
     return eth_src + eth_dst + struct.pack("!H", ETH_P_IP) + packet, key
 
 
+def connect_unix(sock: socket.socket, path: Path) -> None:
+    """``sock.connect(path)`` even when ``path`` is longer than a sockaddr_un holds (108 bytes): as
+    OVS's own clients do, go through the directory's descriptor (``/proc/self/fd/<dir>/<name>``)."""
+    path = Path(path)
+    if len(str(path).encode()) < 100:
+        sock.connect(str(path))
+        return
+    fd = os.open(path.parent, os.O_PATH | os.O_CLOEXEC)
+    try:
+        sock.connect(f"/proc/self/fd/{fd}/{path.name}")
+    finally:
+        os.close(fd)
+
+
 def _msg(msg_type: int, body: bytes = b"", xid: int = 0) -> bytes:
     return struct.pack("!BBHI", OFP_VERSION, msg_type, 8 + len(body), xid) + body
 
@@ -156,7 +171,7 @@ class RejectAgent:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                sock.connect(str(mgmt_socket))
+                connect_unix(sock, mgmt_socket)
                 break
             except (FileNotFoundError, ConnectionRefusedError):
                 if time.monotonic() > deadline:
@@ -164,13 +179,21 @@ class RejectAgent:
                 time.sleep(0.05)
         sock.sendall(_msg(OFPT_HELLO) + _msg(OFPT_SET_CONFIG, struct.pack("!HH", 0, 0xFFFF), xid=1))
         sock.setblocking(False)
+        self.detach(node)  # a stale connection to a vswitchd that went away
         with self._lock:
             conn = _Conn(node, sock)
             self._conns[node] = conn
             self._sel.register(sock, selectors.EVENT_READ, conn)
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="labkit-reject-agent", daemon=True)
             self._thread.start()
+
+    def connected(self, node: str) -> bool:
+        """Is the agent's OpenFlow connection to ``node``'s br-int open? (It closes when
+        ovs-vswitchd goes away; the backend's keeper then re-attaches, as antrea-agent's packet-in
+        handlers come back with its reconnected OpenFlow client.)"""
+        return node in self._conns  # no lock: the loop holds it while it waits in select()
 
     def detach(self, node: str) -> None:
         with self._lock:
@@ -178,6 +201,17 @@ class RejectAgent:
             if conn is not None:
                 self._sel.unregister(conn.sock)
                 conn.sock.close()
+
+    def _drop(self, conn: _Conn) -> None:
+        """Close ``conn`` if it is still the node's connection (a newer one may have replaced it)."""
+        with self._lock:
+            if self._conns.get(conn.node) is conn:
+                del self._conns[conn.node]
+            try:
+                self._sel.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+            conn.sock.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -201,7 +235,11 @@ class RejectAgent:
             if not events and not self._conns:
                 self._stop.wait(0.05)
             for key, _ in events:
-                self._read(key.data)
+                try:
+                    self._read(key.data)
+                except OSError as exc:  # an answer to a switch that just went away
+                    self.errors.append(f"{key.data.node}: {exc}")
+                    self._drop(key.data)
 
     def _read(self, conn: _Conn) -> None:
         try:
@@ -210,10 +248,10 @@ class RejectAgent:
             return
         except OSError as exc:
             self.errors.append(f"{conn.node}: {exc}")
-            self.detach(conn.node)
+            self._drop(conn)
             return
         if not data:
-            self.detach(conn.node)
+            self._drop(conn)  # ovs-vswitchd went away
             return
         conn.buf += data
         while len(conn.buf) >= 8:
@@ -255,4 +293,4 @@ class RejectAgent:
             self.errors.append(f"{conn.node}: packet-out failed: {exc}")
 
 
-__all__ = ["RejectAgent", "Rejected", "build_reject", "flow_key", "packet_out", "parse_packet_in", "checksum"]
+__all__ = ["RejectAgent", "connect_unix", "Rejected", "build_reject", "flow_key", "packet_out", "parse_packet_in", "checksum"]

@@ -2,16 +2,30 @@
 
 ``start`` realizes the topology (namespaces, private OVS per node, pods with servers), compiles
 the PolicySet into each node's flows and installs them; ``sync`` recompiles after every
-apply/delete/label and replaces each node's flows in one atomic bundle; ``reachability`` measures
+apply/delete/label and replaces every node's flows as one transaction; ``reachability`` measures
 with real connections. ``dump_flows`` and ``traceflow`` expose the datapath the way
-``antctl get ovsflows`` and Antrea's Traceflow do.
+``antctl get ovsflows`` and Antrea's Traceflow do; ``verify`` compares it with the model.
+
+What keeps a lab honest while it runs (docs/backend-ovs.md, "Health and repair"):
+
+* every apply, matrix, trace and flow dump first checks the nodes it touches
+  (:class:`.health.Keeper`: daemons alive and answering, Reject agent connected, pod server up)
+  and repairs them (restart, replay every flow, reconnect), as antrea-agent does after an OVS
+  restart; a node that cannot be repaired is named with its daemon, never a hang;
+* a watchdog thread does the same once a second between operations;
+* the flows are checked for drift (cheaply: per-table counts) before matrices and applies;
+* one process owns a lab name (:mod:`.ownership`); the lab dies with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
 import time
+import warnings as pywarnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,31 +33,35 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ...datapath.compile import compile_flows
 from ...datapath.openflow import FlowEntry, parse_dump, render_flows
 from ...datapath.pipeline import table_id
-from ...datapath.topology import Topology
-from ...errors import BackendUnavailable, LabStateError, NotFoundError, UnsupportedOperation
+from ...datapath.topology import NodeSpec, Topology
+from ...errors import BackendUnavailable, LabkitError, LabStateError, NotFoundError, UnsupportedOperation
 from ...model.cluster import ClusterState
 from ...policy.compiler import PolicySet
 from ...policy.probe import Probe
 from ...policy.explain import explain as engine_explain
 from ...policy.reachability import Explanation, Reachability
 from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, ExecResult, Executes, Explains,
-                    GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows)
-from . import names
+                    GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows,
+                    Verifies)
+from . import classify, names, neigh
 from . import sweep as sweeping
 from .agent import RejectAgent
 from .flowinfo import describe_cookie
+from .flowsync import FlowSync
+from .health import HealthEvent, Keeper, NodeUnavailable
+from .ownership import LabTakenDown, Ownership, Revocation
 from .prober import MAX_IN_FLIGHT, Target, run_probes
 from .realize import Realization
 from .topology import TopologySpec, build_topology, load_topology
 
-# Same-node pairs need an ARP entry in both pods; the kernel's neighbour table is global.
-NEIGHBOUR_BUDGET = 400
-
 if TYPE_CHECKING:  # pragma: no cover
     from ...policy.traceflow import Traceflow
+    from ..verification import VerifyReport
     from .ofproto_trace import NodeTrace
 
 REQUIRED_TOOLS = ("ovs-vswitchd", "ovsdb-server", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ip")
+DRIFT_MODES = ("repair", "warn")
+REPAIR_BACKOFF_S = 5.0  # the watchdog retries a node it could not repair after this long
 
 # The backend running each lab name in this process. A lab name is one set of namespaces, so a
 # second Lab with the same name (a notebook's lab cell run again) replaces the first one instead of
@@ -61,7 +79,7 @@ def check_available() -> None:
 
 
 class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, Captures, ReportsOffload,
-                 ShowsRepresentors, GeneratesTraffic, SteadyTraffic, AttacksHost):
+                 ShowsRepresentors, GeneratesTraffic, SteadyTraffic, AttacksHost, Verifies):
     name = "ovs"
     why_not: ClassVar[dict[type, str]] = {
         Resumable: "an ovs lab lives in the process that started it (its namespaces and OVS daemons); "
@@ -69,42 +87,60 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
     }
 
     def __init__(self, lab_name: str, state_dir: str | os.PathLike, topology: str | None = None,
-                 probe_timeout_s: float = 1.0) -> None:
+                 probe_timeout_s: float = 1.0, watchdog_s: float = 1.0, on_drift: str = "repair") -> None:
+        if on_drift not in DRIFT_MODES:
+            raise ValueError(f"on_drift must be one of {', '.join(DRIFT_MODES)}, got {on_drift!r}")
         self.lab = lab_name
         self.state_dir = Path(state_dir)
         self.spec: TopologySpec = load_topology(topology)
         self.probe_timeout_s = probe_timeout_s
+        self.watchdog_s = watchdog_s  # 0 turns the watchdog off (operations still check and repair)
+        self.on_drift = on_drift  # "repair": reinstall drifted flows before measuring; "warn": only say so
         self.topology: Topology | None = None
         self.policy_set: PolicySet | None = None
         self.realization = Realization(lab_name, self.state_dir, self.spec.underlay_mtu)
         self.agent = RejectAgent(lambda: self.topology)
-        self._installed: dict[str, str] = {}  # node -> flow file text last installed
+        self.flowsync = FlowSync(self.realization)
+        self.keeper = Keeper(self.realization, self.agent, lambda: self.topology, self.flowsync.reinstall)
+        self.ownership = Ownership(lab_name, self.state_dir)
+        self.taken_down: Revocation | None = None
         self.sctp_supported: bool | None = None
         self.running = False
         self.last_warnings: list[str] = []
         self.last_traces: list["NodeTrace"] = []  # raw ofproto/trace output of the last traceflow()
         self.timings: dict[str, float] = {}
+        self._lock = threading.RLock()  # one operation at a time (the watchdog waits its turn)
+        self._watchdog: threading.Thread | None = None
+        self._watchdog_stop = threading.Event()
+        self._repair_failed_at: dict[str, float] = {}
         self._smartnics = None  # .smartnic.SmartNics, made on first use (SmartNIC topologies: at start)
         self._traffic: list = []  # .steady.SteadyTraffic runs, stopped with the lab
         self.flow_export = None  # .flowexport.FlowExport once flow visibility is used (sampling flows + IPFIX)
         self._encryption = None  # .encryption.NodeEncryption once set_encryption/capture is used
 
+    @property
+    def health_events(self) -> list[HealthEvent]:
+        """What the health checks found and repaired, oldest first (node, what, monotonic time)."""
+        return list(self.keeper.events)
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, state: ClusterState, policy_set: PolicySet) -> None:
         check_available()
-        if sweeping.lab_is_running(self.lab) and (sweeping.registered(self.lab) or {}).get("owner_pid") != os.getpid():
-            raise LabStateError(f"an ovs lab named {self.lab!r} is already running (owner pid "
-                                f"{sweeping.registered(self.lab)['owner_pid']}); stop it or pick another name")
         previous = _RUNNING.get(self.lab)
         if previous is not None and previous is not self:
             previous.stop()  # the earlier Lab of this name in this process: this one replaces it
-        sweeping.sweep(names.lab_prefix(self.lab))  # leftovers of a crashed run of this lab
-        t0 = time.monotonic()
-        self.topology = build_topology(self.spec, state)
-        sweeping.register(self.lab, self.state_dir)
+        self.ownership.acquire()  # LabAlreadyRunning while another live process owns the name
         self.running = True  # from here on stop() must clean up
         _RUNNING[self.lab] = self
+        t0 = time.monotonic()
+        leftovers = sweeping.SweepReport()
+        if self.ownership.previous and self.ownership.previous.get("state_dir"):  # a dead owner's daemons
+            sweeping.kill_state_dir_processes(Path(self.ownership.previous["state_dir"]), leftovers)
+        sweeping.sweep(names.lab_prefix(self.lab), include_running=True)  # and its namespaces
+        self.ownership.register()  # the sweep removed the dead owner's registry entry (and ours)
+        self.ownership.start_reaper()
+        self.topology = build_topology(self.spec, state)
         self.realization.up(self.topology)
         if self.spec.hardware_offload is not None:  # SmartNIC topology: representors, DPU host namespaces
             self.smartnics.up(self.realization, self.topology)
@@ -112,16 +148,24 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
         self._install_all(policy_set)
         for node in self.topology.nodes:
             self.agent.attach(node.name, self.realization.instance(node).mgmt_socket(names.INT_BRIDGE))
+            self.keeper.remember(node)
         with ThreadPoolExecutor(len(self.topology.nodes)) as pool:
             list(pool.map(lambda n: self.realization.start_server(self.topology, n), self.topology.nodes))
+        self._start_watchdog()
         self.timings["start_s"] = time.monotonic() - t0
 
     def stop(self) -> None:
         """Tear the lab down: agent, servers, daemons, namespaces, state (idempotent)."""
-        if not self.running:
-            # Never started, refused (the name is another process's running lab), already stopped or
-            # replaced: the namespaces with this lab's prefix are not ours to delete.
-            return
+        self._stop_watchdog()
+        with self._lock:
+            if not self.running:
+                # Never started, refused (the name is another process's running lab), already stopped,
+                # replaced or taken down: the namespaces with this lab's prefix are not ours to delete.
+                return
+            self._teardown()
+            self.ownership.release()
+
+    def _teardown(self) -> None:
         if _RUNNING.get(self.lab) is self:
             del _RUNNING[self.lab]
         for traffic in self._traffic:  # its sockets live in the pods' namespaces
@@ -138,64 +182,200 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
         base = self.state_dir / "ovs"
         if base.is_dir() and not os.environ.get("LABKIT_KEEP_OVS_STATE"):
             shutil.rmtree(base, ignore_errors=True)
-        sweeping.unregister(self.lab)
-        self._installed.clear()
+        self.flowsync.clear()
         self.running = False
 
-    # ------------------------------------------------------------------ realize changes
+    # ------------------------------------------------------------------ ownership and health
 
-    def sync(self, state: ClusterState, policy_set: PolicySet, manifests: list[dict]) -> None:
-        if not self.running or self.topology is None:
+    def _start_watchdog(self) -> None:
+        if self.watchdog_s <= 0 or (self._watchdog is not None and self._watchdog.is_alive()):
             return
-        old = self.topology
-        new = build_topology(self.spec, state, previous=old)
-        gone = [p for k, p in old.pods.items() if k not in new.pods or new.pods[k] != p]
-        added = [p for k, p in new.pods.items() if k not in old.pods or old.pods[k] != p]
-        if gone:
-            self.realization.remove_pods(old, gone)
-        self.topology = new
-        if added:
-            self.realization.add_pods(new, added)
-            if self.spec.hardware_offload is not None:
-                self.smartnics.add_pods(self.realization, new, added)
-        self._install_all(policy_set)
-        for node_name in {p.node for p in gone + added}:
-            self.realization.start_server(new, new.node(node_name))
+        self._watchdog_stop.clear()
+        self._watchdog = threading.Thread(target=self._watch, name=f"labkit-ovs-watchdog-{self.lab}", daemon=True)
+        self._watchdog.start()
 
-    def _install_all(self, policy_set: PolicySet) -> None:
-        """Recompile every node; install (one bundle each) where the flows changed."""
-        assert self.topology is not None
-        self.policy_set = policy_set
-        work = []
-        for node in self.topology.nodes:
-            flows = compile_flows(policy_set, self.topology, node.name)
-            if self.flow_export is not None:  # flow visibility: IPFIX sampling naming the rules
-                from ...datapath.sampling import with_sampling
-                from ...flows.exporter import observation_domain_id
+    def _stop_watchdog(self) -> None:
+        self._watchdog_stop.set()
+        thread, self._watchdog = self._watchdog, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(10)
 
-                flows = with_sampling(flows, observation_domain_id(node.name))
-            if self._encryption is not None:  # wireGuard/ipsec: remote pod CIDRs via antrea-gw0
-                flows = self._encryption.adjust_flows(flows, self.topology, node.name)
-            text = render_flows(flows, names=False)
-            if self._installed.get(node.name) != text:
-                work.append((node, text))
+    def _watch(self) -> None:
+        """Between operations: give the lab up if `labkit down --force` asked, else check every node
+        and repair what died (as antrea-ovs' start_ovs loop and antrea-agent's reconnection do)."""
+        while not self._watchdog_stop.wait(self.watchdog_s):
+            if not self._lock.acquire(blocking=False):
+                continue  # an operation runs: it checks the nodes itself
+            try:
+                if not self.running or self.topology is None:
+                    return
+                if self._revoked():
+                    return
+                for node in self.topology.nodes:
+                    if time.monotonic() - self._repair_failed_at.get(node.name, -1e9) < REPAIR_BACKOFF_S:
+                        continue
+                    found = self.keeper.check(node)
+                    if found.ok:
+                        continue
+                    try:
+                        self.keeper.repair(node, found)
+                        self._repair_failed_at.pop(node.name, None)
+                    except LabkitError as exc:
+                        self._repair_failed_at[node.name] = time.monotonic()
+                        self.keeper.events.append(HealthEvent(time.monotonic(), node.name,
+                                                              f"repair failed: {str(exc).splitlines()[0]}"))
+            except Exception as exc:  # noqa: BLE001 - the watchdog must outlive a bad tick
+                self.keeper.events.append(HealthEvent(time.monotonic(), "-", f"watchdog: {exc!r}"))
+            finally:
+                self._lock.release()
 
-        def install(item) -> None:
-            node, text = item
-            self.realization.install_flows(node, text)
-            self._installed[node.name] = text
+    def _revoked(self) -> bool:
+        """If `labkit down --force` asked for this lab: tear it down here (nothing leaks), let the
+        name go, and remember why (every later operation raises LabTakenDown)."""
+        revocation = self.ownership.revocation()
+        if revocation is None:
+            return False
+        self._teardown()
+        self.taken_down = revocation
+        self.ownership.release()
+        return True
 
-        if work:
-            with ThreadPoolExecutor(len(work)) as pool:
-                list(pool.map(install, work))
-
-    # ------------------------------------------------------------------ observe
+    @contextlib.contextmanager
+    def _operation(self) -> Iterator[Topology]:
+        """One user operation: exclusive with the watchdog, on a lab that is still ours."""
+        with self._lock:
+            self._revoked()
+            yield self._require()
 
     def _require(self) -> Topology:
+        if self.taken_down is not None:
+            raise LabTakenDown(self.taken_down.message(self.lab))
         if not self.running or self.topology is None:
             raise LabStateError(f"ovs lab {self.lab!r} is not running (stopped, or replaced by a newer Lab with the "
                                 "same name in this process): start it, or use the newer Lab")
         return self.topology
+
+    def _preflight(self, nodes: list[NodeSpec], drift: bool, tolerate: bool = False) -> tuple[list[str], dict]:
+        """Check (and repair) ``nodes`` before an operation. Returns warnings (what was repaired, what
+        drifted) and, with ``tolerate``, the nodes that could not be repaired (else they raise
+        NodeUnavailable). ``drift``: also compare the flows with what was installed."""
+        notes: list[str] = []
+        down: dict[str, NodeUnavailable] = {}
+        for node in nodes:
+            found = self.keeper.check(node)
+            if not found.ok:
+                problems = found.problems
+                try:
+                    done = self.keeper.repair(node, found)
+                    found = self.keeper.check(node)
+                    if not found.ok:
+                        daemon = sorted(found.dead)[0] if found.dead else "ovs-vswitchd"
+                        raise NodeUnavailable(node.name, daemon, "; ".join(found.problems))
+                except NodeUnavailable as exc:
+                    if not tolerate:
+                        raise
+                    down[node.name] = exc
+                    continue
+                notes.append(f"node {node.name}: {'; '.join(problems)}; repaired: {', '.join(done)}")
+            if drift and node.name in self.flowsync.installed:
+                found_drift = self.flowsync.drifted(node, found.counts)
+                if found_drift is not None:
+                    from .verify import describe_drift
+
+                    what = "; ".join(describe_drift(found_drift, self.policy_set)[:3])
+                    if self.on_drift == "repair":
+                        self.flowsync.reinstall(node)
+                        notes.append(f"node {node.name}: br-int's flows had drifted from the compiled policy ({what}); "
+                                     "re-installed them before measuring")
+                    else:
+                        notes.append(f"node {node.name}: br-int's flows differ from the compiled policy ({what}); "
+                                     "verdicts through this node may not be the policy's (lab.verify(repair=True) "
+                                     "reinstalls them)")
+        return notes, down
+
+    # ------------------------------------------------------------------ realize changes
+
+    def sync(self, state: ClusterState, policy_set: PolicySet, manifests: list[dict]) -> None:
+        """Realize a changed model: pods added/removed and every node's flows, all or nothing. On a
+        failure the datapath is left as it was and the error says which node failed."""
+        with self._lock:
+            if not self.running or self.topology is None:
+                if self.taken_down is not None:
+                    raise LabTakenDown(self.taken_down.message(self.lab))
+                return
+            self._revoked()
+            self._require()
+            notes, _ = self._preflight(list(self.topology.nodes), drift=False)
+            old = self.topology
+            new = build_topology(self.spec, state, previous=old)
+            half = dict(self.realization.half_made)  # pods an earlier failure left half-made: rebuild them
+            leftovers = [p for k, p in half.items() if k not in old.pods]
+            if leftovers:
+                self.realization.remove_pods(old, leftovers)
+                notes.append(f"removed the remains of {len(leftovers)} pod(s) an earlier failure left half-made: "
+                             f"{', '.join(p.key for p in leftovers)}")
+            gone = [p for k, p in old.pods.items() if k not in new.pods or new.pods[k] != p or k in half]
+            added = [p for k, p in new.pods.items() if k not in old.pods or old.pods[k] != p or k in half]
+            rebuilt = sorted(set(half) & set(old.pods) & set(new.pods))
+            if rebuilt:
+                notes.append(f"rebuilt {len(rebuilt)} half-made pod(s): {', '.join(rebuilt)}")
+            try:
+                if gone:
+                    self.realization.remove_pods(old, gone)
+                self.topology = new
+                if added:
+                    self.realization.add_pods(new, added)
+                    if self.spec.hardware_offload is not None:
+                        self.smartnics.add_pods(self.realization, new, added)
+                notes += self._install_all(policy_set)
+            except BaseException:
+                self._undo_pods(old, new, gone, added)
+                raise
+            for node_name in {p.node for p in gone + added}:
+                self.realization.start_server(new, new.node(node_name))
+            self._warn(notes)
+
+    def _undo_pods(self, old: Topology, new: Topology, gone: list, added: list) -> None:
+        """Put the pods back as ``old`` had them after a failed sync (best effort: a pod that
+        cannot be rebuilt now is rebuilt by the next sync)."""
+        self.topology = old
+        try:
+            if added:
+                self.realization.remove_pods(new, added)
+            if gone:
+                self.realization.add_pods(old, gone)
+            for node_name in {p.node for p in gone + added}:
+                self.realization.start_server(old, old.node(node_name))
+        except LabkitError:
+            self.realization.half_made.update({p.key: p for p in gone})
+
+    def compiled_text(self, policy_set: PolicySet, topology: Topology, node: NodeSpec) -> str:
+        """The flow file of ``node`` for ``policy_set``: compiled, plus sampling (flow export on) and
+        the encryption mode's forwarding (what ``sync`` installs)."""
+        flows = compile_flows(policy_set, topology, node.name)
+        if self.flow_export is not None:  # flow visibility: IPFIX sampling naming the rules
+            from ...datapath.sampling import with_sampling
+            from ...flows.exporter import observation_domain_id
+
+            flows = with_sampling(flows, observation_domain_id(node.name))
+        if self._encryption is not None:  # wireGuard/ipsec: remote pod CIDRs via antrea-gw0
+            flows = self._encryption.adjust_flows(flows, topology, node.name)
+        return render_flows(flows, names=False)
+
+    def _install_all(self, policy_set: PolicySet) -> list[str]:
+        """Recompile every node and install where the flows changed or drifted, all or nothing."""
+        assert self.topology is not None
+        texts = {n.name: (n, self.compiled_text(policy_set, self.topology, n)) for n in self.topology.nodes}
+        notes = self.flowsync.commit(texts)
+        self.policy_set = policy_set
+        return notes
+
+    def _warn(self, notes: list[str]) -> None:
+        self.last_warnings = list(notes)
+        for note in notes:
+            pywarnings.warn(f"ovs lab {self.lab!r}: {note}", RuntimeWarning, stacklevel=4)
+
+    # ------------------------------------------------------------------ observe
 
     def _sctp(self, topology: Topology) -> bool:
         if self.sctp_supported is None:
@@ -207,41 +387,122 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
 
     def reachability(self, state: ClusterState, policy_set: PolicySet, probe: Probe,
                      sources: list[str], destinations: list[str]) -> Reachability:
-        topology = self._require()
-        if probe.protocol == "SCTP" and not self._sctp(topology):
-            raise UnsupportedOperation("the ovs backend cannot send SCTP probes: this machine's kernel has no SCTP "
-                                       "(CONFIG_IP_SCTP); use backend='sim' for SCTP, or a kernel with SCTP")
-        targets, cells, warnings = [], {}, []
+        """Measure with real connections. The nodes are checked (and repaired) first; the probes run
+        without the backend's lock (an apply or the watchdog may run meanwhile, as on a live
+        cluster); then daemons that changed during the batch are repaired and their cells measured
+        again, and silence that was not the policy's becomes an ``error`` cell."""
+        with self._operation() as topology:
+            if probe.protocol == "SCTP" and not self._sctp(topology):
+                raise UnsupportedOperation("the ovs backend cannot send SCTP probes: this machine's kernel has no "
+                                           "SCTP (CONFIG_IP_SCTP); use backend='sim' for SCTP, or a kernel with SCTP")
+            notes, down = self._preflight(list(topology.nodes), drift=True, tolerate=True)
+            cells, errors, targets = self._plan(topology, sources, destinations, down, notes)
+            fulls = neigh.table_fulls()
+            pids = {n.name: dict(self.keeper.pids.get(n.name, {})) for n in topology.nodes}
+        result = self._probe(targets, probe)
+        with self._operation():
+            self._settle(topology, probe, targets, result, pids, down, notes)
+            cells.update(result.verdicts)
+            errors.update(result.errors)
+            after = neigh.table_fulls()
+            if fulls is not None and after is not None and after > fulls:
+                notes.append(f"the kernel's neighbour table was full {after - fulls} time(s) during this measurement "
+                             f"(net.ipv4.neigh.default.gc_thresh3 = {neigh.gc_thresh3()}, one table for every lab on "
+                             "this machine); labkit's pods use static entries, so another program or lab filled it; "
+                             "cells whose source could not resolve its next hop are errors")
+            self.timings["last_probe_s"] = result.elapsed_s
+            self.last_warnings = notes
+        matrix = Reachability.from_cells(sources, destinations, cells, probe, kind="observed", backend=self.name,
+                                         errors=errors)
+        matrix.warnings = list(notes)
+        return matrix
+
+    def _plan(self, topology: Topology, sources: list[str], destinations: list[str],
+              down: dict[str, NodeUnavailable], notes: list[str]) -> tuple[dict, dict, list[Target]]:
+        """The probes to send, and the cells decided without one (unscheduled pods, dead nodes)."""
+        cells: dict[tuple[str, str], str] = {}
+        errors: dict[tuple[str, str], str] = {}
+        targets = []
         for s in sources:
             for d in destinations:
                 sp, dp = topology.pods.get(s), topology.pods.get(d)
                 if sp is None or dp is None:
-                    cells[(s, d)] = "drop"
-                    warnings.append(f"{s} -> {d}: {'source' if sp is None else 'destination'} has no sandbox "
-                                    "(not scheduled)")
+                    cells[(s, d)], errors[(s, d)] = "error", (f"{'source' if sp is None else 'destination'} pod has "
+                                                              "no sandbox (not scheduled)")
+                    continue
+                broken = down.get(sp.node) or down.get(dp.node)
+                if broken is not None:
+                    cells[(s, d)] = "error"
+                    errors[(s, d)] = f"node {broken.node}: {broken.daemon} is down ({broken.why})"
                     continue
                 targets.append(Target(s, d, names.pod_netns(self.lab, s), sp.ip, dp.ip))
-        local_pairs = sum(1 for t in targets if topology.pods[t.src].node == topology.pods[t.dst].node)
-        if local_pairs > NEIGHBOUR_BUDGET:
-            warnings.append(f"{local_pairs} same-node pod pairs at once: the kernel's neighbour table is shared by "
-                            f"every namespace (net.ipv4.neigh.default.gc_thresh3, usually 1024) and may overflow, "
-                            "which shows up as false drops; probe fewer sources at a time")
+        for node, exc in down.items():
+            notes.append(f"node {node}: {exc.daemon} is down and could not be restarted ({exc.why}); its cells are "
+                         "errors")
+        return cells, errors, targets
+
+    def _settle(self, topology: Topology, probe: Probe, targets: list[Target], result, pids: dict,
+                down: dict[str, NodeUnavailable], notes: list[str]) -> None:
+        """After a batch: measure again what a daemon's death or restart may have spoiled, and tell
+        infrastructure failures from policy (``result`` is updated in place)."""
+        changed = [n for n in topology.nodes if n.name not in down and (not self.keeper.check(n, openflow=False).ok
+                                                                          or self.keeper.pids.get(n.name) != pids[n.name])]
+        if changed:
+            again_notes, again_down = self._preflight(changed, drift=False, tolerate=True)
+            notes += [f"during the measurement: {n}" for n in again_notes]
+            hit = {n.name for n in changed}
+            ends = lambda t: {topology.pods[t.src].node, topology.pods[t.dst].node}  # noqa: E731
+            redo = [t for t in targets if result.verdicts[(t.src, t.dst)] != "allow" and ends(t) & hit]
+            redo_ok = [t for t in redo if not ends(t) & set(again_down)]
+            if redo_ok:
+                again = self._probe(redo_ok, probe)
+                for t in redo_ok:
+                    pair = (t.src, t.dst)
+                    result.verdicts[pair] = again.verdicts[pair]
+                    result.errors.pop(pair, None)
+                    result.local.discard(pair)
+                    result.refused.discard(pair)
+                result.errors.update(again.errors)
+                result.local |= again.local
+                result.refused |= again.refused
+            for t in redo:
+                node = next((n for n in (topology.pods[t.src].node, topology.pods[t.dst].node) if n in again_down), None)
+                if node is not None:
+                    result.verdicts[(t.src, t.dst)] = "error"
+                    result.errors[(t.src, t.dst)] = f"node {node}: {again_down[node].daemon} died during the probe"
+        # Silence is only a drop if the packet could leave the source and be taken by the destination.
+        drops = [pair for pair, v in result.verdicts.items() if v == "drop"]
+        silence = classify.explain_silence(self.lab, topology, drops)
+        for pair, why in silence.items():
+            result.verdicts[pair], result.errors[pair] = "error", why
+        broken = classify.broken_pods(silence) | {src for src, _ in result.local}
+        if broken:  # the next apply (or verify(repair=True)) rebuilds them
+            self.realization.half_made.update({k: topology.pods[k] for k in broken if k in topology.pods})
+            notes.append(f"pod(s) {', '.join(sorted(broken))} are not set up (their cells are errors); the next apply "
+                         "or lab.verify(repair=True) rebuilds them")
+        for pair in result.refused:
+            dst = topology.pods[pair[1]]
+            if classify.declares(dst, probe):
+                result.verdicts[pair] = "error"
+                result.errors[pair] = (f"{pair[1]} declares {probe} but nothing answered there (the pod server of "
+                                       f"node {dst.node} does not listen on it)")
+        notes += result.warnings
+
+    def _probe(self, targets: list[Target], probe: Probe):
         since = time.monotonic()
-        result = run_probes(targets, probe, self.probe_timeout_s,
-                            lambda key: self.agent.was_rejected(key, since))
-        cells.update(result.verdicts)
+        was_rejected = lambda key: self.agent.was_rejected(key, since)  # noqa: E731
+        result = run_probes(targets, probe, self.probe_timeout_s, was_rejected)
         dropped = [t for t in targets if result.verdicts[(t.src, t.dst)] == "drop"]
         if len(targets) > MAX_IN_FLIGHT and dropped:
             # A big batch loads the 2 userspace-datapath threads with first-packet upcalls; confirm
             # each drop once with a fresh connection so slowness is never graded as a drop.
-            again = run_probes(dropped, probe, self.probe_timeout_s, lambda key: self.agent.was_rejected(key, since))
-            cells.update(again.verdicts)
+            again = run_probes(dropped, probe, self.probe_timeout_s, was_rejected)
+            result.verdicts.update(again.verdicts)
+            result.errors.update(again.errors)
+            result.refused |= again.refused
+            result.local |= again.local
             result.warnings += again.warnings
-        self.last_warnings = warnings + result.warnings
-        self.timings["last_probe_s"] = result.elapsed_s
-        matrix = Reachability.from_cells(sources, destinations, cells, probe, kind="observed", backend=self.name)
-        matrix.warnings = list(self.last_warnings)
-        return matrix
+        return result
 
     def flows(self, node: str) -> list[FlowEntry]:
         """The flows labkit compiled for ``node`` (what should be installed)."""
@@ -258,13 +519,15 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
 
     def dump_flows(self, node: str, table: str | None = None):
         """``ovs-ofctl dump-flows br-int`` of one node as a DataFrame with table names, counters and
-        the policy rule each flow belongs to (``antctl get ovsflows``)."""
+        the policy rule each flow belongs to (``antctl get ovsflows``). Shows what the switch holds,
+        drift included (``verify`` compares it with the model)."""
         import pandas as pd
 
-        topology = self._require()
-        spec = topology.node(self._node(node))
-        args = ["dump-flows", names.INT_BRIDGE] + ([f"table={table_id(table)}"] if table else [])
-        flows = parse_dump(self.realization.instance(spec).ofctl(args).stdout)
+        with self._operation() as topology:
+            spec = topology.node(self._node(node))
+            self._preflight([spec], drift=False)
+            args = ["dump-flows", names.INT_BRIDGE] + ([f"table={table_id(table)}"] if table else [])
+            flows = parse_dump(self.realization.instance(spec).ofctl(args, timeout_s=10).stdout)
         rows = []
         for f in flows:
             rows.append({"table": f.table, "table_id": table_id(f.table), "priority": f.priority, "match": f.match,
@@ -276,13 +539,16 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
 
     def exec(self, state: ClusterState, policy_set: PolicySet, pod: str, command: list[str],
              timeout_s: float) -> ExecResult:
-        """The real command in the pod's network namespace: its packets cross the lab's OVS."""
+        """The real command in the pod's network namespace: its packets cross the lab's OVS (checked
+        and repaired first, as before a matrix; the command itself runs without the backend's lock)."""
         from ..._util import proc as cmd
         from ...errors import CommandError
 
-        topology = self._require()
-        if pod not in topology.pods:
-            raise NotFoundError(f"pod {pod!r} has no sandbox in the ovs lab (known: {', '.join(sorted(topology.pods))})")
+        with self._operation() as topology:
+            if pod not in topology.pods:
+                raise NotFoundError(f"pod {pod!r} has no sandbox in the ovs lab (known: "
+                                    f"{', '.join(sorted(topology.pods))})")
+            self._warn(self._preflight(list(topology.nodes), drift=True)[0])
         try:
             done = cmd.run(command, names.pod_netns(self.lab, pod), timeout_s=timeout_s, check=False, text=False)
         except CommandError as exc:  # ran too long (124, as coreutils' timeout) or is missing (127, as a shell)
@@ -295,8 +561,8 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
     def dump_megaflows(self, node: str) -> str:
         """``ovs-appctl dpctl/dump-flows`` of one node: the datapath's megaflow cache, as text
         (what :func:`labkit.smartnic.parse_dump_flows` reads)."""
-        topology = self._require()
-        return self.realization.instance(topology.node(self._node(node))).appctl(["dpctl/dump-flows"])
+        with self._operation() as topology:
+            return self.realization.instance(topology.node(self._node(node))).appctl(["dpctl/dump-flows"])
 
     def explain(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str, probe: Probe) -> Explanation:
         """The deciding rules from the policy model this datapath was compiled from (as
@@ -307,16 +573,28 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
     def traceflow(self, state: ClusterState, policy_set: PolicySet, src: str, dst: str,
                   probe: Probe | None = None) -> "Traceflow":
         """Antrea-style Traceflow of one packet from pod ``src`` to pod ``dst``, from ``ofproto/trace``
-        on the source node and then on the destination node (labkit.policy.traceflow.Traceflow)."""
+        on the source node and then on the destination node (labkit.policy.traceflow.Traceflow).
+        The nodes are checked first: a trace through a dead or drifted switch would describe a
+        datapath that is not there."""
         from .ofproto_trace import traceflow
 
-        topology = self._require()
-        if policy_set is not self.policy_set:
-            self.sync(state, policy_set, [])
-        result, self.last_traces = traceflow(self.realization, self.policy_set, topology, state.pod(src).key,
-                                             state.pod(dst).key, probe or Probe())
-        return result
+        with self._operation() as topology:
+            if policy_set is not self.policy_set:
+                self.sync(state, policy_set, [])
+            nodes = {topology.pods[k].node for k in (state.pod(src).key, state.pod(dst).key) if k in topology.pods}
+            notes, _ = self._preflight([topology.node(n) for n in sorted(nodes)], drift=True)
+            self._warn(notes)
+            result, self.last_traces = traceflow(self.realization, self.policy_set, topology, state.pod(src).key,
+                                                 state.pod(dst).key, probe or Probe())
+            return result
 
+    def verify(self, state: ClusterState, policy_set: PolicySet, repair: bool = False) -> "VerifyReport":
+        """Compare every node's daemons, flows (with those compiled from ``policy_set``), ports and
+        pods with the model; with ``repair``, fix what differs first (:mod:`.verify`)."""
+        from .verify import verify
+
+        with self._operation() as topology:
+            return verify(self, topology, policy_set, repair)
     # ------------------------------------------------------------------ SmartNICs (.smartnic)
 
     @property
@@ -332,21 +610,23 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
         """Each node's real datapath flows classified with its NIC profile (or ``profile``), with OVS's
         counters: a :class:`labkit.smartnic.report.OffloadReport`. ``reset`` then starts a new window
         (datapath flows purged, pmd counters zeroed)."""
-        topology = self._require()
-        nodes = [topology.node(self._node(node))] if node else list(topology.nodes)
-        report = self.smartnics.report(self.realization, topology, nodes, profile, flow_capacity)
-        if reset:
-            self.smartnics.reset(self.realization, nodes)
-        return report
+        with self._operation() as topology:
+            nodes = [topology.node(self._node(node))] if node else list(topology.nodes)
+            self._warn(self._preflight(nodes, drift=False)[0])
+            report = self.smartnics.report(self.realization, topology, nodes, profile, flow_capacity)
+            if reset:
+                self.smartnics.reset(self.realization, nodes)
+            return report
 
     def representors(self):
         """Pods, VF index, representor and br-int port (SmartNIC topologies)."""
-        return self.smartnics.representors(self.realization, self._require())
+        with self._operation() as topology:
+            return self.smartnics.representors(self.realization, topology)
 
     def host_attack(self, node: str):
         """Play root on the node's host OS against the policy (see .smartnic.SmartNics.host_attack)."""
-        topology = self._require()
-        return self.smartnics.host_attack(self.realization, topology, topology.node(self._node(node)))
+        with self._operation() as topology:
+            return self.smartnics.host_attack(self.realization, topology, topology.node(self._node(node)))
 
     def steady_traffic(self, pairs: list[tuple[str, str]], port: int = 80, pps: float = 50.0,
                        churn_per_s: float = 0.0):
@@ -354,7 +634,8 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
         connections per second, cycling over the same pairs (:class:`.steady.SteadyTraffic`)."""
         from .steady import SteadyTraffic, Stream
 
-        topology = self._require()
+        with self._operation() as topology:
+            self._warn(self._preflight(list(topology.nodes), drift=True)[0])
         streams = []
         for src, dst in pairs:
             if src not in topology.pods or dst not in topology.pods:
@@ -371,14 +652,19 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
         flows naming the policy rules); idempotent. Returns the :class:`.flowexport.FlowExport`."""
         from .flowexport import FlowExport
 
-        topology = self._require()
-        if self.flow_export is None:
-            export = FlowExport(self.realization)
-            export.start(topology)
-            self.flow_export = export
-            assert self.policy_set is not None
-            self._install_all(self.policy_set)
-        return self.flow_export
+        with self._operation() as topology:
+            if self.flow_export is None:
+                export = FlowExport(self.realization)
+                export.start(topology)
+                self.flow_export = export
+                assert self.policy_set is not None
+                try:
+                    self._install_all(self.policy_set)
+                except BaseException:
+                    self.flow_export = None
+                    export.stop()
+                    raise
+            return self.flow_export
 
     def generate_traffic(self, state: ClusterState, policy_set: PolicySet, profile: Any = "shop", *,
                          duration_s: float = 60.0, seed: int = 0, real_time_s: float | None = None, **_: Any):
@@ -386,11 +672,12 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
         records from OVS IPFIX and conntrack (:func:`.flowexport.generate_traffic`)."""
         from .flowexport import generate_traffic
 
-        if policy_set is not self.policy_set:
-            self.sync(state, policy_set, [])
-        topology = self._require()
-        return generate_traffic(self.enable_flow_export(), self.lab, topology, state, policy_set, profile,
-                                duration_s=duration_s, seed=seed, real_time_s=real_time_s)
+        with self._operation() as topology:
+            if policy_set is not self.policy_set:
+                self.sync(state, policy_set, [])
+            self._warn(self._preflight(list(topology.nodes), drift=True)[0])
+            return generate_traffic(self.enable_flow_export(), self.lab, topology, state, policy_set, profile,
+                                    duration_s=duration_s, seed=seed, real_time_s=real_time_s)
 
     # ------------------------------------------------------------------ encryption (.encryption)
 
@@ -404,16 +691,18 @@ class OvsBackend(Backend, Explains, Traceflows, DumpsFlows, Executes, Encrypts, 
 
     def set_encryption(self, state: ClusterState, mode: str) -> None:
         """Antrea's trafficEncryptionMode between the nodes: none | ipsec | wireGuard (.encryption)."""
-        topology = self._require()
-        assert self.policy_set is not None
-        self.encryption.set_mode(topology, mode, lambda: self._install_all(self.policy_set))
+        with self._operation() as topology:
+            assert self.policy_set is not None
+            self._preflight(list(topology.nodes), drift=False)
+            self.encryption.set_mode(topology, mode, lambda: self._install_all(self.policy_set))
 
     def capture(self, state: ClusterState, src_key: str, dst_key: str, mode: str):
         """Real frames on the underlay during one HTTP GET src -> dst (labkit.encryption.wire.Capture)."""
-        topology = self._require()
-        if mode != self.encryption.mode:
-            self.set_encryption(state, mode)
-        return self.encryption.capture(topology, src_key, dst_key)
+        with self._operation() as topology:
+            if mode != self.encryption.mode:
+                self.set_encryption(state, mode)
+            self._warn(self._preflight(list(topology.nodes), drift=True)[0])
+            return self.encryption.capture(topology, src_key, dst_key)
 
     def supports_sctp(self) -> bool:
         """Can this machine's kernel carry the SCTP probes (CONFIG_IP_SCTP)?"""

@@ -19,6 +19,7 @@ from ..._util.proc import run
 from ...errors import CommandError
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+OVSDB, VSWITCHD = "ovsdb-server", "ovs-vswitchd"
 
 
 @dataclass(frozen=True)
@@ -48,33 +49,100 @@ class OvsInstance:
         return self.rundir / f"{bridge}.mgmt"
 
     def pidfiles(self) -> list[Path]:
-        return [self.rundir / "ovs-vswitchd.pid", self.rundir / "ovsdb-server.pid"]
+        return [self.pidfile(VSWITCHD), self.pidfile(OVSDB)]
+
+    def pidfile(self, daemon: str) -> Path:
+        return self.rundir / f"{daemon}.pid"
+
+    @property
+    def db_file(self) -> Path:
+        return self.base / "db" / "conf.db"
+
+    def log_file(self, daemon: str) -> Path:
+        return self.base / "log" / f"{daemon}.log"
+
+    def log_tail(self, daemon: str, lines: int = 5) -> str:
+        """The last lines of a daemon's log (what a repair failure quotes)."""
+        try:
+            return "\n".join(self.log_file(daemon).read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def pid(self, daemon: str) -> int | None:
+        """The pid of this instance's ``daemon`` if it runs (its pidfile names a live process whose
+        command line is that daemon with this instance's run directory), else None."""
+        try:
+            pid = int(self.pidfile(daemon).read_text().strip())
+        except (OSError, ValueError):
+            return None
+        cmd = cmdline(pid)
+        if daemon not in cmd or str(self.rundir) not in cmd or not pid_alive(pid):
+            return None
+        return pid
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _nsexec(self) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, "env"] + [f"{k}={v}" for k, v in self.env.items()]
+
     def start(self, timeout_s: float = 20.0) -> None:
+        """A fresh database, then both daemons."""
         for sub in ("run", "db", "log"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
-        db = self.base / "db" / "conf.db"
-        if db.exists():
-            db.unlink()
-        run(["ovsdb-tool", "create", db, SCHEMA], timeout_s=timeout_s)
-        nsexec = ["ip", "netns", "exec", self.netns, "env"] + [f"{k}={v}" for k, v in self.env.items()]
-        run(nsexec + ["ovsdb-server", db, f"--remote=punix:{self.rundir / 'db.sock'}",
-                      f"--pidfile={self.rundir / 'ovsdb-server.pid'}", f"--log-file={self.base / 'log' / 'ovsdb-server.log'}",
-                      f"--unixctl={self.rundir / 'ovsdb-server.ctl'}", "--detach", "--no-chdir", "-vconsole:off"],
-            timeout_s=timeout_s)
+        if self.db_file.exists():
+            self.db_file.unlink()
+        run(["ovsdb-tool", "create", self.db_file, SCHEMA], timeout_s=timeout_s)
+        self.start_ovsdb(timeout_s)
         self.vsctl(["--no-wait", "init"], timeout_s=timeout_s)
-        run(nsexec + ["ovs-vswitchd", self.db_sock, f"--pidfile={self.rundir / 'ovs-vswitchd.pid'}",
-                      f"--log-file={self.base / 'log' / 'ovs-vswitchd.log'}", f"--unixctl={self.vswitchd_ctl}",
-                      "--detach", "--no-chdir", "-vconsole:off"], timeout_s=timeout_s)
+        self.start_vswitchd(timeout_s=timeout_s)
+
+    def _clean_run_files(self, daemon: str) -> None:
+        # As Antrea's start_ovs does before (re)starting a daemon (cleanup_ovs_run_files, issue #870):
+        # a stale pidfile or control socket of a killed daemon can make the new one refuse to start.
+        for path in (self.pidfile(daemon), self.rundir / f"{daemon}.ctl"):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        if daemon == OVSDB:
+            for lock in (self.base / "db").glob(".conf.db.*~lock~"):
+                lock.unlink(missing_ok=True)
+
+    def start_ovsdb(self, timeout_s: float = 20.0) -> None:
+        """Start ovsdb-server on the existing database (a restart keeps every bridge and port)."""
+        self._clean_run_files(OVSDB)
+        run(self._nsexec() + [OVSDB, self.db_file, f"--remote=punix:{self.rundir / 'db.sock'}",
+                              f"--pidfile={self.pidfile(OVSDB)}", f"--log-file={self.log_file(OVSDB)}",
+                              f"--unixctl={self.rundir / 'ovsdb-server.ctl'}", "--detach", "--no-chdir",
+                              "-vconsole:off"], timeout_s=timeout_s)
+
+    def start_vswitchd(self, flow_restore_wait: bool = False, timeout_s: float = 20.0) -> None:
+        """Start ovs-vswitchd. ``flow_restore_wait``: as Antrea's start_ovs does when it restarts OVS,
+        set ``other_config:flow-restore-wait=true`` first, so the new daemon neither forwards nor
+        drops a packet until the flows are back (:meth:`flow_restore_complete`)."""
+        self._clean_run_files(VSWITCHD)
+        if flow_restore_wait:
+            self.vsctl(["--no-wait", "set", "Open_vSwitch", ".", "other_config:flow-restore-wait=true"],
+                       timeout_s=timeout_s)
+        run(self._nsexec() + [VSWITCHD, self.db_sock, f"--pidfile={self.pidfile(VSWITCHD)}",
+                              f"--log-file={self.log_file(VSWITCHD)}", f"--unixctl={self.vswitchd_ctl}",
+                              "--detach", "--no-chdir", "-vconsole:off"], timeout_s=timeout_s)
+
+    def flow_restore_complete(self, timeout_s: float = 10.0) -> None:
+        """Remove ``flow-restore-wait`` once the flows are replayed (Antrea: FlowRestoreComplete in
+        pkg/agent/agent.go); vswitchd then starts forwarding with the restored tables."""
+        self.vsctl(["remove", "Open_vSwitch", ".", "other_config", "flow-restore-wait"], timeout_s=timeout_s)
+
+    def kill(self, daemon: str) -> None:
+        """Kill this instance's ``daemon`` (by its pidfile, only if it really is that daemon)."""
+        kill_pidfile(self.pidfile(daemon), expect=f"{daemon}")
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Ask both daemons to exit, then kill whatever is left (idempotent)."""
-        for ctl in (self.vswitchd_ctl, self.rundir / "ovsdb-server.ctl"):
-            if ctl.exists():
+        for daemon, ctl in ((VSWITCHD, self.vswitchd_ctl), (OVSDB, self.rundir / "ovsdb-server.ctl")):
+            if ctl.exists() and self.pid(daemon) is not None:
                 try:
-                    args = ["exit", "--cleanup"] if ctl == self.vswitchd_ctl else ["exit"]
+                    args = ["exit", "--cleanup"] if daemon == VSWITCHD else ["exit"]
                     run(["ovs-appctl", "-t", ctl, *args], timeout_s=timeout_s, check=False)
                 except CommandError:
                     pass
@@ -154,4 +222,4 @@ def kill_pidfile(pidfile: Path, expect: str | None = None) -> None:
         pass
 
 
-__all__ = ["OvsInstance", "kill_pid", "kill_pidfile", "pid_alive", "cmdline"]
+__all__ = ["OvsInstance", "OVSDB", "VSWITCHD", "kill_pid", "kill_pidfile", "pid_alive", "cmdline"]

@@ -1,8 +1,10 @@
 """Find and remove what crashed labs left behind: namespaces, processes, state directories.
 
 A running lab registers itself in ``/run/labkit/ovs/<lab>.json`` (its state directory and the pid
-of the process that owns it); ``/run`` is a tmpfs, so the registry lives exactly as long as the
-namespaces it describes. :func:`sweep` removes every namespace whose name starts with ``prefix``
+of the process that owns it) and holds an exclusive lock on ``/run/labkit/ovs/<lab>.lock`` for
+its whole life (:mod:`.ownership`): a lab is running exactly while that lock is held, since the
+kernel drops it when the owner dies. ``/run`` is a tmpfs, so the registry lives exactly as long
+as the namespaces it describes. :func:`sweep` removes every namespace whose name starts with ``prefix``
 (``lk-`` = every labkit lab, ``lk-<lab>.`` = one lab) **unless its owner is still alive** (pass
 ``include_running=True`` to remove running labs too): it kills the processes inside those
 namespaces (``ip netns pids``) and those named by the pidfiles under the lab's state directory
@@ -22,6 +24,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..._util.locks import is_locked
 from ..._util.proc import run
 from ...errors import CommandError
 from . import names
@@ -52,10 +55,18 @@ class SweepReport:
         return self.removed[index]
 
 
-def register(lab: str, state_dir: Path, owner_pid: int | None = None) -> None:
+def lock_path(lab: str) -> Path:
+    """The lab's ownership lock (held by its owner for the lab's whole life)."""
+    return REGISTRY_DIR / f"{lab}.lock"
+
+
+def register(lab: str, state_dir: Path, owner_pid: int | None = None, **extra) -> None:
     REGISTRY_DIR.mkdir(parents=True, exist_ok=True)
-    (REGISTRY_DIR / f"{lab}.json").write_text(json.dumps(
-        {"lab": lab, "state_dir": str(state_dir), "owner_pid": owner_pid or os.getpid()}))
+    path = REGISTRY_DIR / f"{lab}.json"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"lab": lab, "state_dir": str(state_dir), "owner_pid": owner_pid or os.getpid(),
+                               **extra}))
+    tmp.replace(path)  # atomic: a reader never sees half an entry
 
 
 def unregister(lab: str) -> None:
@@ -73,7 +84,10 @@ def registered(lab: str) -> dict | None:
 
 
 def lab_is_running(lab: str) -> bool:
-    """Is some live process (other than a dead owner) still responsible for this lab?"""
+    """Is some live process responsible for this lab? (Its ownership lock is held; a lab started by
+    a labkit without locks counts as running while its recorded owner pid lives.)"""
+    if lock_path(lab).exists():
+        return is_locked(lock_path(lab))
     entry = registered(lab)
     return entry is not None and pid_alive(int(entry.get("owner_pid", 0)))
 
@@ -91,7 +105,7 @@ def _netns_pids(netns: str) -> list[int]:
     return [int(p) for p in out.split() if p.isdigit()]
 
 
-def _kill_state_dir_processes(state_dir: Path, report: SweepReport) -> None:
+def kill_state_dir_processes(state_dir: Path, report: SweepReport) -> None:
     base = state_dir / "ovs"
     if not base.is_dir():
         return
@@ -165,7 +179,11 @@ def sweep(prefix: str = names.PREFIX, include_running: bool = False) -> SweepRep
     for lab in sorted(labs):
         entry = registered(lab)
         if entry is not None:
-            _kill_state_dir_processes(Path(entry["state_dir"]), report)
+            kill_state_dir_processes(Path(entry["state_dir"]), report)
+            reaper = int(entry.get("reaper_pid") or 0)
+            if reaper and reaper != os.getpid() and "reaper.py" in cmdline(reaper):
+                kill_pid(reaper)  # it would wait for an owner that is gone or giving up
+                report.processes.append(reaper)
     for netns in doomed:
         for pid in _netns_pids(netns):
             if pid != os.getpid():
@@ -192,4 +210,5 @@ def sweep(prefix: str = names.PREFIX, include_running: bool = False) -> SweepRep
     return report
 
 
-__all__ = ["sweep", "SweepReport", "register", "unregister", "registered", "lab_is_running", "REGISTRY_DIR"]
+__all__ = ["sweep", "SweepReport", "kill_state_dir_processes", "register", "unregister", "registered",
+           "lab_is_running", "lock_path", "REGISTRY_DIR"]

@@ -21,7 +21,8 @@ from ...policy.explain import explain as engine_explain
 from ...policy.probe import Probe
 from ...policy.reachability import Explanation, Reachability
 from ..base import (AttacksHost, Backend, Captures, DumpsFlows, Encrypts, ExecResult, Executes, Explains,
-                    GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows)
+                    GeneratesTraffic, ReportsOffload, Resumable, ShowsRepresentors, SteadyTraffic, Traceflows,
+                    Verifies)
 from .traceflow import predict_traceflow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,6 +42,7 @@ class SimBackend(Backend, Explains, Traceflows, Executes, Encrypts, Captures, Re
         AttacksHost: "sim has no host OS to attack; labkit.smartnic.host_compromise(profile, matrix) models one",
         ShowsRepresentors: "sim has no NICs; representors exist on ovs SmartNIC topologies",
         Resumable: "sim holds no live resources: a sim lab is simply started again",
+        Verifies: "sim has no datapath that could drift: its verdicts are computed from the model itself",
     }
 
     def __init__(self) -> None:

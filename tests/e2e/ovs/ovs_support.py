@@ -7,9 +7,13 @@ Tests here need root and Open vSwitch. Without them they skip and say what is mi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -65,3 +69,42 @@ def assert_no_leaks(lab_name: str, state_dir: Path, timeout_s: float = 5.0) -> N
             break
         time.sleep(0.1)
     assert not leaks, f"lab {lab_name} leaked: {leaks}"
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from labkit import Lab
+    lab = Lab(backend="ovs", profile="workshop", name=sys.argv[1], state_dir=sys.argv[2])
+    print("ready", flush=True)
+    time.sleep(600)
+""")
+REPO = Path(__file__).resolve().parents[3]
+
+
+def reaper_pid(name: str) -> int:
+    """The pid of lab ``name``'s reaper (the process that sweeps the lab when its owner dies)."""
+    from labkit.backends.ovs.sweep import REGISTRY_DIR
+
+    pid = int(json.loads((REGISTRY_DIR / f"{name}.json").read_text())["reaper_pid"])
+    assert "reaper.py" in Path(f"/proc/{pid}/cmdline").read_text()
+    return pid
+
+
+def kill_lab_process(name: str, state_dir, while_running=lambda: None, with_reaper: bool = True) -> None:
+    """Start lab ``name`` in a child process, call ``while_running()`` once it is up, then SIGKILL
+    the child. ``with_reaper`` also SIGKILLs the lab's reaper first (the watcher that would sweep
+    the lab when its owner dies), so the namespaces and daemons stay behind, as after a crash that
+    took both (what `sweep` and `labkit down --all` are for)."""
+    child = subprocess.Popen([sys.executable, "-c", CHILD, name, str(state_dir)], stdout=subprocess.PIPE, text=True,
+                             cwd=REPO)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        while_running()
+        if with_reaper:
+            os.kill(reaper_pid(name), signal.SIGKILL)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)

@@ -30,7 +30,7 @@ def test_down_name_cleans_a_crashed_notebook_lab():
         cli = subprocess.run([sys.executable, "-m", "labkit.cli", "down", "--name", name], capture_output=True,
                              text=True, timeout=120, env={**os.environ, "LABKIT_STATE_DIR": str(root)})
         assert cli.returncode == 0, cli.stderr
-        assert f"lab {name!r} removed (swept" in cli.stdout, cli.stdout
+        assert "swept" in cli.stdout and f"lab {name!r} removed" in cli.stdout, cli.stdout
         assert_no_leaks(name, root / name)
         assert not (REGISTRY_DIR / f"{name}.json").exists() and not (root / name).exists()
         assert lab_namespaces(other), "another crashed lab is not touched by down --name"

@@ -90,7 +90,7 @@ def test_rerunning_the_lab_cell_replaces_the_lab(tmp_path):
             try:
                 Lab(backend="ovs", profile="workshop", name="{name}", state_dir="{tmp_path / '3'}")
             except Exception as exc:
-                print(type(exc).__name__, exc)
+                print(*(c.__name__ for c in type(exc).__mro__), exc)  # LabAlreadyRunning is a LabStateError
         """)
         other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert "LabStateError" in other.stdout and "already running" in other.stdout, other.stdout + other.stderr

@@ -4,10 +4,8 @@ pods added at run time, SCTP on this kernel, and cleanup after a crash."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import textwrap
 import threading
 
 import pytest
@@ -19,7 +17,7 @@ from labkit.backends.ovs.sweep import REGISTRY_DIR
 from labkit.errors import UnsupportedOperation
 from labkit.backends.sim import predict_traceflow
 
-from ovs_support import assert_no_leaks, lab_namespaces, live_processes, require_ovs
+from ovs_support import assert_no_leaks, kill_lab_process, lab_namespaces, live_processes, require_ovs
 
 pytestmark = [pytest.mark.root]
 
@@ -193,31 +191,6 @@ def test_sctp_needs_kernel_support(workshop_lab, reset_lab):
     else:
         with pytest.raises(UnsupportedOperation, match="SCTP"):
             lab.reachability(port=80, protocol="SCTP")
-
-
-CHILD = textwrap.dedent("""
-    import sys, time
-    from labkit import Lab
-    lab = Lab(backend="ovs", profile="workshop", name=sys.argv[1], state_dir=sys.argv[2])
-    print("ready", flush=True)
-    time.sleep(600)
-""")
-
-
-def kill_lab_process(name: str, state_dir, while_running=lambda: None) -> None:
-    """Start lab ``name`` in a child process, call ``while_running()`` once it is up, then SIGKILL
-    the child: its namespaces and daemons stay behind, as after a crash."""
-    child = subprocess.Popen([sys.executable, "-c", CHILD, name, str(state_dir)], stdout=subprocess.PIPE, text=True,
-                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
-    try:
-        assert child.stdout.readline().strip() == "ready"
-        while_running()
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(10)
 
 
 def test_sweep_removes_a_killed_lab(tmp_path):

@@ -128,8 +128,8 @@ def lab_state(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LABKIT_STATE_DIR", str(root / "state"))
         # Never sweep this machine's ovs labs from a generated command (see the module docstring).
-        mp.setattr(cli, "_sweep_ovs", lambda lab: [])
-        mp.setattr(cli, "_sweep_backends", lambda: None)
+        mp.setattr(cli, "_take_down_ovs", lambda name, directory, force: True)
+        mp.setattr(cli, "_sweep_backends", lambda force=False: None)
         yield root
 
 
