@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from labkit.flows.ipfix import DEFAULT_PORT
+from labkit.flows.wire import DEFAULT_PORT
 from labkit.flows.records import ExportedRecord, FlowRecord, flow_record_template
 from labkit.flows.transport import IPFIXExporter, Protocol
 

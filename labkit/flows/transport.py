@@ -24,13 +24,12 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Literal
 
 from labkit.flows.ies import DEFAULT_REGISTRY, IERegistry, IPFIXError
-from labkit.flows.ipfix import (
+from labkit.flows.ipfix import DecodedRecord, Decoder
+from labkit.flows.session import SequenceGap
+from labkit.flows.wire import (
     DEFAULT_PORT,
     MAX_MESSAGE_SIZE,
-    DecodedRecord,
-    Decoder,
     RecordItem,
-    SequenceGap,
     Template,
     encode_messages,
     split_stream,
