@@ -151,7 +151,9 @@ class _FieldReader:
                 half = 1 << (8 * width - 1)
                 signed = np.where(signed >= half, signed - (1 << (8 * width)), signed)
             return signed
-        return values if kind == "unsigned64" else values.view(np.int64)  # < 2**56: same bits
+        # The 8-octet unsigned types may use the 64th bit (RFC 7011 §6.1.1, §6.1.8): uint64;
+        # the others are below 2**32 (or 2**56 reduced), the same bits as int64.
+        return values if kind in ("unsigned64", "dateTimeMilliseconds") else values.view(np.int64)
 
 
 @dataclass
@@ -239,7 +241,8 @@ def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder
 
     ``schema="flows"``: the frame :func:`~labkit.flows.records.records_to_frame` gives for the
     records ``record_from_ipfix`` reads from these messages. ``schema="ies"``: one column per
-    IE name (first appearance order): integers as int64 (unsigned64 as uint64), ``dateTime*`` as
+    IE name (first appearance order): integers as int64 (unsigned64 and dateTimeMilliseconds as
+    uint64), ``dateTime*`` as
     the integers the Decoder gives, floats float64, strings/addresses/MACs as text, octets as
     bytes. A record whose template lacks a column holds a missing value there: <NA> in a
     nullable numeric column (``Int64``, ``UInt64``, ``Float64``), NaN in a ``str`` column, None
@@ -263,7 +266,6 @@ def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder
     set_unit = msgs[set_msg, 5] if len(sets) else np.zeros(0, np.int64)
     first_set_of_msg = np.searchsorted(set_msg, np.arange(len(msgs)))
     after_msg = np.searchsorted(set_msg, np.arange(len(msgs)), side="right")
-    is_template_set = (sets[:, 1] == TEMPLATE_SET_ID) | (sets[:, 1] == OPTIONS_TEMPLATE_SET_ID)
 
     fails = _Failures(n_units, len(sets))
     for m in np.flatnonzero(msgs[:, 6] != _MSG_OK).tolist():
@@ -271,27 +273,16 @@ def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder
         fails.mark(int(msgs[m, 5]), int(first_set_of_msg[m] if header else after_msg[m]), m, header,
                    _header_reason(raw, msgs[m]))
 
-    snapshot = state.templates
-    while True:  # a record that fails cancels the template sets after it: then decode again
-        before = fails.dead_from.copy()
-        state.reset_templates(snapshot)
-        templates_at = _read_template_sets(state, raw, msgs, sets, set_unit, fails, exporter)
-        groups, set_counts, set_template, bad_sets = _walk_data_sets(
-            k, buf, raw, msgs, sets, set_unit, fails.dead_from, templates_at, schema, exporter)
-        for g in bad_sets:
-            m = int(sets[g, 0])
-            fails.mark(int(set_unit[g]), g + 1, m, False,
-                       f"message at octet {msgs[m, 0]}: data set {sets[g, 1]} has a record that "
-                       "ends inside a field")
-        cut = np.arange(len(sets))
-        cut = is_template_set & (cut >= fails.dead_from[set_unit]) & (cut < before[set_unit])
-        if not cut.any():
-            break
+    template_of, templates = _follow_templates(k, buf, raw, state, msgs, sets, set_unit, fails, exporter)
+    groups, set_counts, bad_sets = _walk_data_sets(k, buf, raw, sets, set_unit, fails.dead_from,
+                                                   template_of, templates, schema)
+    for g in bad_sets:
+        _mark_bad_data_set(fails, msgs, sets, set_unit, g)
 
     # Counters and sequence numbers, as Decoder.feed keeps them.
     idx = np.arange(len(sets))
     processed = idx < fails.dead_from[set_unit]
-    unknown = processed & (sets[:, 1] >= MIN_DATA_SET_ID) & (set_template < 0)
+    unknown = processed & (sets[:, 1] >= MIN_DATA_SET_ID) & (template_of < 0)
     state.unknown_sets += int(unknown.sum())
     stats.unknown_sets += int(unknown.sum())
     msg_unit = msgs[:, 5]
@@ -316,9 +307,9 @@ def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder
     kept_groups = []
     for grp in groups:
         keep = keep_set[grp.sets]
-        if not keep.any():
-            continue
         rows = np.repeat(keep, grp.counts)
+        if not rows.any():  # no record kept (sets of dead units, or sets of padding only)
+            continue
         within = np.arange(grp.n) - np.repeat(np.cumsum(grp.counts) - grp.counts, grp.counts)
         target = (np.repeat(order_start[grp.sets], grp.counts) + within)[rows]
         kept_groups.append((grp, rows, target))
@@ -365,16 +356,47 @@ def _header_reason(raw: bytes, row: np.ndarray) -> str:
     return f"octet {off}: message length {int(row[1])} does not fit what arrived"
 
 
-def _read_template_sets(state: SessionState, raw: bytes, msgs: np.ndarray, sets: np.ndarray,
-                        set_unit: np.ndarray, fails: _Failures, exporter: Hashable
-                        ) -> list[tuple[int, dict[Any, Template]]]:
-    """Apply the template sets in stream order (a set that raises ends its unit, the templates
-    it defined before the error stay, as in ``Decoder.feed``); the table after each one."""
-    view = memoryview(raw)
-    at: list[tuple[int, dict[Any, Template]]] = [(-1, state.templates)]
+def _follow_templates(k: Kernels, buf: np.ndarray, raw: bytes, state: SessionState, msgs: np.ndarray,
+                      sets: np.ndarray, set_unit: np.ndarray, fails: _Failures,
+                      exporter: Hashable) -> tuple[np.ndarray, list[Template]]:
+    """Go through the sets in stream order as ``Decoder.feed`` does: apply each template set to
+    ``state`` (one that raises ends its unit; the templates it defined before the error stay)
+    and note, for every data set, the template in force there: an index into the returned
+    list of distinct templates, or -1 (an unknown set). The data sets between two template
+    sets share one table, so they are looked up together.
+
+    A data set followed by a template set of its own unit is walked first: if it is malformed,
+    ``Decoder.feed`` raises there and never applies that template set. Other data sets are
+    walked later, per template (:func:`_walk_data_sets`): their failure cannot change a table."""
+    n = len(sets)
+    template_of = np.full(n, -1, np.int64)
+    index: dict[Template, int] = {}  # equal templates (a refresh) share one group
     is_template = (sets[:, 1] == TEMPLATE_SET_ID) | (sets[:, 1] == OPTIONS_TEMPLATE_SET_ID)
-    for g in np.flatnonzero(is_template).tolist():
+    is_data = sets[:, 1] >= MIN_DATA_SET_ID
+    keys = (msgs[sets[:, 0], 2] << 16) | sets[:, 1]  # (domain, set id)
+    view = memoryview(raw)
+    checked_to: dict[int, int] = {}  # unit -> its first data set not walked yet
+    segment_start = 0
+    for g in np.flatnonzero(is_template).tolist() + [n]:
+        segment = np.arange(segment_start, g)[is_data[segment_start:g]]
+        if len(segment):
+            distinct, inverse = np.unique(keys[segment], return_inverse=True)
+            found = np.full(len(distinct), -1, np.int64)
+            for j, key in enumerate(distinct.tolist()):
+                tmpl = state.template(exporter, key >> 16, key & 0xFFFF)
+                if tmpl is not None:
+                    found[j] = index.setdefault(tmpl, len(index))
+            template_of[segment] = found[inverse]
+        if g == n:
+            break
+        segment_start = g + 1
         u = int(set_unit[g])
+        if g >= fails.dead_from[u]:
+            continue
+        first = checked_to.get(u, int(np.searchsorted(set_unit, u)))
+        checked_to[u] = g
+        _check_data_sets(k, buf, msgs, sets, set_unit, fails, list(index), template_of,
+                         [s for s in range(first, g) if template_of[s] >= 0])
         if g >= fails.dead_from[u]:
             continue
         m = int(sets[g, 0])
@@ -385,36 +407,44 @@ def _read_template_sets(state: SessionState, raw: bytes, msgs: np.ndarray, sets:
                                     int(msgs[m, 2]))
         except IPFIXError as exc:
             fails.mark(u, g + 1, m, False, f"message at octet {start}: {exc}")
-        at.append((g, state.templates))
-    return at
+    return template_of, list(index)
 
 
-def _walk_data_sets(k: Kernels, buf: np.ndarray, raw: bytes, msgs: np.ndarray, sets: np.ndarray,
-                    set_unit: np.ndarray, dead_from: np.ndarray,
-                    templates_at: list[tuple[int, dict[Any, Template]]], schema: Schema,
-                    exporter: Hashable) -> tuple[list[_Group], np.ndarray, np.ndarray, list[int]]:
-    """Find each data set's template, walk every template's sets, extract the wanted columns."""
-    n = len(sets)
-    set_counts = np.zeros(n, np.int64)
-    set_template = np.full(n, -1, np.int64)
-    processed = np.arange(n) < dead_from[set_unit]
-    data = np.flatnonzero(processed & (sets[:, 1] >= MIN_DATA_SET_ID))
-    # The table in force at a data set is the one after the last template set before it.
-    marks = np.array([g for g, _ in templates_at], np.int64)
-    which = np.searchsorted(marks, data, side="right") - 1
-    keys = (msgs[sets[data, 0], 2] << 16) | sets[data, 1]  # (domain, template id)
-    index: dict[Template, int] = {}
-    segments = np.unique(which)
-    bounds = np.searchsorted(which, np.append(segments, len(templates_at)))  # which is sorted
-    for t, lo, hi in zip(segments.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
-        table = templates_at[t][1]
-        distinct, inverse = np.unique(keys[lo:hi], return_inverse=True)
-        found = np.full(len(distinct), -1, np.int64)
-        for j, key in enumerate(distinct.tolist()):
-            tmpl = table.get((exporter, key >> 16, key & 0xFFFF))
-            if tmpl is not None:  # equal templates (a refresh) share one group
-                found[j] = index.setdefault(tmpl, len(index))
-        set_template[data[lo:hi]] = found[inverse]
+def _check_data_sets(k: Kernels, buf: np.ndarray, msgs: np.ndarray, sets: np.ndarray,
+                     set_unit: np.ndarray, fails: _Failures, templates: list[Template],
+                     template_of: np.ndarray, chosen: list[int]) -> None:
+    """Walk the data sets ``chosen`` (of one unit, each with a template) and mark the first
+    malformed one, if any, as its unit's failure."""
+    if not chosen:
+        return
+    picked = np.array(chosen, np.int64)
+    which = template_of[picked]
+    bad: list[int] = []
+    for ti in np.unique(which).tolist():
+        these = picked[which == ti]
+        tmpl = templates[ti]
+        status = k.set_status(buf, sets[these, 2].copy(), sets[these, 3].copy(),
+                              np.array([f.length for f in tmpl.fields], np.int64), tmpl.min_record_length)
+        bad += these[status != 0].tolist()
+    if bad:
+        _mark_bad_data_set(fails, msgs, sets, set_unit, min(bad))
+
+
+def _mark_bad_data_set(fails: _Failures, msgs: np.ndarray, sets: np.ndarray, set_unit: np.ndarray,
+                       g: int) -> None:
+    m = int(sets[g, 0])
+    fails.mark(int(set_unit[g]), g + 1, m, False,
+               f"message at octet {msgs[m, 0]}: data set {sets[g, 1]} has a record that ends "
+               "inside a field")
+
+
+def _walk_data_sets(k: Kernels, buf: np.ndarray, raw: bytes, sets: np.ndarray, set_unit: np.ndarray,
+                    dead_from: np.ndarray, template_of: np.ndarray, templates: list[Template],
+                    schema: Schema) -> tuple[list[_Group], np.ndarray, list[int]]:
+    """Walk every template's data sets (those before their unit's failure), extract the wanted
+    columns; also the record count of every set, and the malformed sets."""
+    set_counts = np.zeros(len(sets), np.int64)
+    processed = np.arange(len(sets)) < dead_from[set_unit]
     wanted: Callable[[str], bool]
     if schema == "flows":
         names = flow_ies()
@@ -423,17 +453,19 @@ def _walk_data_sets(k: Kernels, buf: np.ndarray, raw: bytes, msgs: np.ndarray, s
         wanted = lambda name: True  # noqa: E731
     groups: list[_Group] = []
     bad: list[int] = []
-    for tmpl, ti in index.items():
-        chosen = np.flatnonzero(set_template == ti)
+    for ti, tmpl in enumerate(templates):
+        chosen = np.flatnonzero((template_of == ti) & processed)
+        if not len(chosen):
+            continue
         lengths = np.array([f.length for f in tmpl.fields], np.int64)
         rec_start, var_pos, counts, status = k.records(
-            buf, sets[chosen, 2].copy(), sets[chosen, 3].copy(), lengths, max(tmpl.min_record_length, 1))
+            buf, sets[chosen, 2].copy(), sets[chosen, 3].copy(), lengths, tmpl.min_record_length)
         set_counts[chosen] = counts
         bad += chosen[status != 0].tolist()
         skip = schema == "flows" and tmpl.is_options  # options records are not flows
         cols = {} if skip else _group_columns(k, buf, raw, tmpl, rec_start, var_pos, wanted)
         groups.append(_Group(tmpl, chosen, counts, cols, len(rec_start)))
-    return groups, set_counts, set_template, sorted(bad)
+    return groups, set_counts, sorted(bad)
 
 
 def _check_sequences(state: SessionState, exporter: Hashable, msgs: np.ndarray, counts: np.ndarray,
@@ -441,7 +473,9 @@ def _check_sequences(state: SessionState, exporter: Hashable, msgs: np.ndarray, 
     """§3.1 per (exporter, domain), as ``SessionState.check_sequence`` for each message that
     decoded, in order: a gap when the number is not the previous one plus its records."""
     modulo = 1 << 32
-    for domain in np.unique(msgs[:, 2]).tolist():
+    gaps: list[tuple[int, SequenceGap]] = []  # (message, gap): noted in stream order, as feed does
+    domains, first = np.unique(msgs[:, 2], return_index=True)
+    for domain in domains[np.argsort(first)].tolist():  # in order of appearance
         these = np.flatnonzero(msgs[:, 2] == domain)
         seq = msgs[these, 4]
         nxt = (seq + counts[these]) % modulo
@@ -450,8 +484,10 @@ def _check_sequences(state: SessionState, exporter: Hashable, msgs: np.ndarray, 
         expected[0] = -1 if before is None else before
         expected[1:] = np.where(incomplete[these[:-1]], -1, nxt[:-1])
         for i in np.flatnonzero((expected >= 0) & (expected != seq)).tolist():
-            state.sequence_gaps.append(SequenceGap(exporter, domain, int(expected[i]), int(seq[i])))
+            gaps.append((int(these[i]), SequenceGap(exporter, domain, int(expected[i]), int(seq[i]))))
         state.set_next_sequence(exporter, domain, None if incomplete[these[-1]] else int(nxt[-1]))
+    for _, gap in sorted(gaps, key=lambda g: g[0]):
+        state.note_gap(gap)
 
 
 def _ies_frame(kept: list, total: int, strings: Strings, pd: Any) -> "pd.DataFrame":

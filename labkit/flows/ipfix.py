@@ -19,7 +19,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from labkit.flows.ies import DEFAULT_REGISTRY, IERegistry, IPFIXError
-from labkit.flows.session import SequenceGap, SessionState, TemplateKey
+from labkit.flows.session import MAX_TEMPLATE_FIELDS, SequenceGap, SessionState, TemplateKey
 from labkit.flows.wire import (
     DEFAULT_PORT,
     IPFIX_VERSION,
@@ -92,8 +92,9 @@ class Decoder:
     which :meth:`feed` and :meth:`feed_frame` share.
     """
 
-    def __init__(self, registry: IERegistry = DEFAULT_REGISTRY) -> None:
-        self.state = SessionState(registry)
+    def __init__(self, registry: IERegistry = DEFAULT_REGISTRY, *,
+                 max_template_fields: int = MAX_TEMPLATE_FIELDS) -> None:
+        self.state = SessionState(registry, max_template_fields=max_template_fields)
 
     @property
     def registry(self) -> IERegistry:
@@ -106,7 +107,8 @@ class Decoder:
 
     @property
     def sequence_gaps(self) -> list[SequenceGap]:
-        return self.state.sequence_gaps
+        """The latest sequence gaps (at most :data:`~labkit.flows.session.MAX_SEQUENCE_GAPS`)."""
+        return list(self.state.sequence_gaps)
 
     @property
     def unknown_sets(self) -> int:

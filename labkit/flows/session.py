@@ -14,6 +14,7 @@ so both apply templates, withdrawals and sequence numbers in exactly one way.
 
 from __future__ import annotations
 
+import collections
 import struct
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -31,6 +32,13 @@ _OCTETS = DATA_TYPES["octetArray"]
 
 TemplateKey = tuple[Hashable, int, int]  # (exporter, observation domain id, template id)
 StreamKey = tuple[Hashable, int]  # (exporter, observation domain id)
+
+# State limits (RFC 7011 §11.4: a Collecting Process limits the state a peer can make it keep).
+# Antrea's agents send 2 templates of <= 64 fields, OVS a few per bridge: a lab holds a few
+# thousand Field Specifiers; a peer inventing Observation Domains must not hold unbounded memory.
+MAX_TEMPLATE_FIELDS = 1 << 18  # Field Specifiers over all templates held (~60 MB at most)
+MAX_STREAMS = 1 << 16  # (exporter, domain) sequence counters; the oldest is forgotten first
+MAX_SEQUENCE_GAPS = 10_000  # the latest gaps kept; sequence_gap_count counts them all
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,23 @@ class SequenceGap:
 class SessionState:
     """Templates per (exporter, domain, template id), the next expected sequence number per
     (exporter, domain), and what decoding met so far: :attr:`messages` decoded,
-    :attr:`unknown_sets` (data sets before their template) and :attr:`sequence_gaps`."""
+    :attr:`unknown_sets` (data sets before their template) and :attr:`sequence_gaps` (the
+    latest :data:`MAX_SEQUENCE_GAPS`; :attr:`sequence_gap_count` counts all).
 
-    def __init__(self, registry: IERegistry = DEFAULT_REGISTRY) -> None:
+    Bounded (§11.4): a template that would make the templates held exceed
+    ``max_template_fields`` Field Specifiers is refused (:class:`IPFIXError`); past
+    :data:`MAX_STREAMS` streams, the oldest stream's sequence state is forgotten (its next
+    message is then not checked)."""
+
+    def __init__(self, registry: IERegistry = DEFAULT_REGISTRY, *,
+                 max_template_fields: int = MAX_TEMPLATE_FIELDS) -> None:
         self.registry = registry
+        self.max_template_fields = max_template_fields
         self._templates: dict[TemplateKey, Template] = {}
+        self._fields_held = 0
         self._next_sequence: dict[StreamKey, int | None] = {}
-        self.sequence_gaps: list[SequenceGap] = []
+        self.sequence_gaps: collections.deque[SequenceGap] = collections.deque(maxlen=MAX_SEQUENCE_GAPS)
+        self.sequence_gap_count = 0
         self.unknown_sets = 0
         self.messages = 0
 
@@ -71,14 +89,11 @@ class SessionState:
     def template(self, exporter: Hashable, domain_id: int, template_id: int) -> Template | None:
         return self._templates.get((exporter, domain_id, template_id))
 
-    def reset_templates(self, templates: dict[TemplateKey, Template]) -> None:
-        """Make ``templates`` (e.g. an earlier :attr:`templates` copy) the current ones."""
-        self._templates = dict(templates)
-
     def forget(self, exporter: Hashable) -> None:
         """Drop the templates and sequence state of ``exporter``: its transport session ended
         and templates do not outlive a session (§8)."""
         self._templates = {k: v for k, v in self._templates.items() if k[0] != exporter}
+        self._fields_held = sum(len(t.fields) for t in self._templates.values())
         self._next_sequence = {k: v for k, v in self._next_sequence.items() if k[0] != exporter}
 
     def read_template_set(self, msg: memoryview, set_id: int, offset: int, end: int,
@@ -98,9 +113,9 @@ class SessionState:
                 if template_id == set_id:  # all templates of this kind
                     for key, tmpl in list(self._templates.items()):
                         if key[:2] == (exporter, domain) and tmpl.set_id == set_id:
-                            del self._templates[key]
+                            self._drop(key)
                 elif template_id >= MIN_DATA_SET_ID:
-                    self._templates.pop((exporter, domain, template_id), None)
+                    self._drop((exporter, domain, template_id))
                 else:
                     raise IPFIXError(f"cannot withdraw reserved template id {template_id}",
                                      where=where)
@@ -136,7 +151,24 @@ class SessionState:
             if scope > len(fields):
                 raise IPFIXError(f"options template {template_id} has {scope} scope fields "
                                  f"but {len(fields)} fields", where=where)
-            self._templates[(exporter, domain, template_id)] = Template(template_id, tuple(fields), scope)
+            self._store((exporter, domain, template_id), Template(template_id, tuple(fields), scope),
+                        where)
+
+    def _store(self, key: TemplateKey, template: Template, where: str) -> None:
+        old = self._templates.get(key)
+        held = self._fields_held - (len(old.fields) if old is not None else 0) + len(template.fields)
+        if held > self.max_template_fields:
+            raise IPFIXError(f"template {template.template_id} would make the templates held "
+                             f"{held} Field Specifiers, more than the limit of "
+                             f"{self.max_template_fields} (RFC 7011 §11.4)", where=where,
+                             hint="end idle exporters' sessions, or raise max_template_fields")
+        self._templates[key] = template
+        self._fields_held = held
+
+    def _drop(self, key: TemplateKey) -> None:
+        old = self._templates.pop(key, None)
+        if old is not None:
+            self._fields_held -= len(old.fields)
 
     def _field(self, enterprise: int, element_id: int, length: int) -> TemplateField:
         ie = self.registry.for_key(enterprise, element_id)
@@ -161,12 +193,20 @@ class SessionState:
         could not be decoded): a :class:`SequenceGap` if its number is not the expected one."""
         expected = self._next_sequence.get((exporter, domain))
         if expected is not None and expected != sequence_number:
-            self.sequence_gaps.append(SequenceGap(exporter, domain, expected, sequence_number))
+            self.note_gap(SequenceGap(exporter, domain, expected, sequence_number))
         self.set_next_sequence(exporter, domain, None if record_count is None else (
             (sequence_number + record_count) % SEQUENCE_MODULO))
 
     def set_next_sequence(self, exporter: Hashable, domain: int, value: int | None) -> None:
-        self._next_sequence[(exporter, domain)] = value
+        key = (exporter, domain)
+        if key not in self._next_sequence and len(self._next_sequence) >= MAX_STREAMS:
+            del self._next_sequence[next(iter(self._next_sequence))]  # the oldest stream
+        self._next_sequence[key] = value
+
+    def note_gap(self, gap: SequenceGap) -> None:
+        self.sequence_gaps.append(gap)
+        self.sequence_gap_count += 1
 
 
-__all__ = ["SequenceGap", "SessionState", "StreamKey", "TemplateKey"]
+__all__ = ["MAX_SEQUENCE_GAPS", "MAX_STREAMS", "MAX_TEMPLATE_FIELDS", "SequenceGap", "SessionState",
+           "StreamKey", "TemplateKey"]

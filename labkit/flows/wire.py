@@ -131,6 +131,25 @@ class Template:
         if not 0 <= self.scope_field_count <= len(self.fields):
             raise IPFIXError(f"scope field count {self.scope_field_count} is not within the "
                              f"{len(self.fields)} fields", where=where)
+        # Every record must take at least one octet per field. RFC 7011 tells records from
+        # padding, and counts them, by the minimum record length (§3.3.1: padding is shorter
+        # than any record; §9: padding = (Set length - 4) modulo the minimum record size), and a
+        # Data Record consists of Field Values (§3.4.3): a template whose fields all have
+        # fixed length 0 makes records of 0 octets, and a Data Set of them never ends (other
+        # collectors looped on it: nfcapd 1.7.1, netflow_parser#56). Fields of fixed length 0
+        # next to longer ones carry nothing either; a few are tolerated, but not so many that
+        # a record of n octets would stand for more than n values (a 64 KiB message could
+        # otherwise decode into a billion values, §11.4).
+        minimum = self.min_record_length
+        if len(self.fields) > minimum:
+            empty = sum(1 for f in self.fields if f.length == 0)
+            what = ("its records would be empty" if minimum == 0 else
+                    f"its {len(self.fields)} fields fit in {minimum} octets")
+            raise IPFIXError(f"{what}: it has {empty} field{'s' if empty != 1 else ''} of fixed length 0 (RFC 7011 "
+                             "§3.3.1, §3.4.3, §9: a record must take at least one octet per "
+                             "field)", where=where,
+                             hint="the exporter must give every field a length > 0, or 65535 "
+                                  "for a variable-length field (§7)")
 
     @classmethod
     def from_names(cls, template_id: int, fields: Iterable[FieldSpec], *,
@@ -250,6 +269,9 @@ def _overrun(template: Template, f: TemplateField) -> IPFIXError:
 RecordItem = Union[Mapping[str, RecordValue], tuple[Template, Mapping[str, RecordValue]]]
 
 
+EncodedItem = tuple[int, bytes]  # (set id, one encoded data record or template definition)
+
+
 def encode_messages(domain_id: int, templates: Iterable[Template] = (),
                     records: Iterable[RecordItem] = (), *,
                     sequence_number: int = 0,
@@ -265,19 +287,34 @@ def encode_messages(domain_id: int, templates: Iterable[Template] = (),
     (§3.1), so the caller's next sequence number is ``sequence_number + len(records)``.
     ``withdrawals`` are templates, or ids (withdrawn from Set 2; id 2 or 3 withdraws all
     templates or all options templates, §8.1). Only send withdrawals over TCP (§8.4).
+    Every problem (a bad value, a record longer than a message) is reported at once, in one
+    :class:`IPFIXError`, and then nothing is encoded.
     """
-    if not HEADER.size + SET_HEADER.size <= max_message_size <= MAX_MESSAGE_SIZE:
-        raise IPFIXError(f"max_message_size {max_message_size} is not within 20..65535")
-    if not 0 <= domain_id < SEQUENCE_MODULO:
-        raise IPFIXError(f"observation domain id {domain_id} is not 32-bit")
+    _check_message_options(domain_id, max_message_size)
     templates = list(templates)
-    items: list[tuple[int, bytes]] = []  # (set id, one record or template definition)
-    for w in withdrawals:
-        items.append(_withdrawal(w))
-    for t in templates:
-        items.append((t.set_id, t.definition()))
+    items = template_items(templates, withdrawals)
+    items += encode_records(records, templates, max_message_size=max_message_size)
+    return pack_messages(domain_id, items, sequence_number=sequence_number, export_time=export_time,
+                         max_message_size=max_message_size)
+
+
+def template_items(templates: Iterable[Template], withdrawals: Iterable[Template | int] = ()
+                   ) -> list[EncodedItem]:
+    """Withdrawals (§8.1), then template definitions (§3.4.1, §3.4.2.2), for :func:`pack_messages`."""
+    return [_withdrawal(w) for w in withdrawals] + [(t.set_id, t.definition()) for t in templates]
+
+
+def encode_records(records: Iterable[RecordItem], templates: Iterable[Template] = (), *,
+                   max_message_size: int | None = None, first_index: int = 0) -> list[EncodedItem]:
+    """Encode data records (§3.4.3) for :func:`pack_messages`, without sending or numbering
+    anything. ``records`` as for :func:`encode_messages`. Raises one :class:`IPFIXError`
+    listing every record that cannot be encoded and, given ``max_message_size``, every record
+    too long to fit a message of that size (a record cannot span messages: it sits in a Set,
+    and a Set in one message, §3.3). Records are named by their index plus ``first_index``."""
+    templates = list(templates)
+    items: list[EncodedItem] = []
     problems: list[str] = []
-    for index, item in enumerate(records):
+    for index, item in enumerate(records, first_index):
         if isinstance(item, tuple):
             tmpl, record = item
         elif len(templates) == 1:
@@ -286,13 +323,29 @@ def encode_messages(domain_id: int, templates: Iterable[Template] = (),
             raise IPFIXError("records must be (template, record) pairs unless exactly one "
                              f"template is given ({len(templates)} were)", where=f"record {index}")
         try:
-            items.append((tmpl.template_id, tmpl.encode_record(record)))
+            data = tmpl.encode_record(record)
         except IPFIXError as exc:
             problems.append(f"record {index}: {exc}")
+            continue
+        if max_message_size is not None and HEADER.size + SET_HEADER.size + len(data) > max_message_size:
+            problems.append(f"record {index} is {len(data)} octets: with the message and set "
+                            f"headers ({HEADER.size + SET_HEADER.size}) it cannot fit a "
+                            f"{max_message_size}-octet message")
+            continue
+        items.append((tmpl.template_id, data))
     if problems:
         raise IPFIXError("; ".join(problems), hint="nothing was encoded")
+    return items
+
+
+def pack_messages(domain_id: int, items: Iterable[EncodedItem], *, sequence_number: int = 0,
+                  export_time: int | None = None,
+                  max_message_size: int = MAX_MESSAGE_SIZE) -> list[bytes]:
+    """Messages (§3.1) of at most ``max_message_size`` octets holding ``items`` in order,
+    consecutive items of one set id sharing a Set (§3.3); see :func:`encode_messages`."""
+    _check_message_options(domain_id, max_message_size)
     when = int(time.time()) if export_time is None else export_time
-    return _pack(domain_id, items, sequence_number % SEQUENCE_MODULO, when, max_message_size)
+    return _pack(domain_id, list(items), sequence_number % SEQUENCE_MODULO, when, max_message_size)
 
 
 def encode_message(domain_id: int, templates: Iterable[Template] = (),
@@ -303,6 +356,13 @@ def encode_message(domain_id: int, templates: Iterable[Template] = (),
         raise IPFIXError(f"the content needs {len(messages)} messages, not one",
                          hint="use encode_messages() or raise max_message_size")
     return messages[0]
+
+
+def _check_message_options(domain_id: int, max_message_size: int) -> None:
+    if not HEADER.size + SET_HEADER.size <= max_message_size <= MAX_MESSAGE_SIZE:
+        raise IPFIXError(f"max_message_size {max_message_size} is not within 20..65535")
+    if not 0 <= domain_id < SEQUENCE_MODULO:
+        raise IPFIXError(f"observation domain id {domain_id} is not 32-bit")
 
 
 def _withdrawal(w: Template | int) -> tuple[int, bytes]:
@@ -423,6 +483,9 @@ def iter_records(msg: memoryview, tmpl: Template, offset: int, end: int) -> Iter
             if not any(msg[offset:end]):
                 return  # zero padding
             raise
+        if after <= offset:  # Template refuses records of 0 octets; never loop on one anyway
+            raise IPFIXError("a record of 0 octets cannot end the set",
+                             where=f"data set {tmpl.template_id}")
         yield fields
         offset = after
 
@@ -430,6 +493,7 @@ def iter_records(msg: memoryview, tmpl: Template, offset: int, end: int) -> Iter
 
 __all__ = [
     "DEFAULT_PORT",
+    "EncodedItem",
     "HEADER",
     "IPFIX_VERSION",
     "MAX_MESSAGE_SIZE",
@@ -444,8 +508,11 @@ __all__ = [
     "TemplateField",
     "encode_message",
     "encode_messages",
+    "encode_records",
     "iter_records",
     "iter_sets",
+    "pack_messages",
     "parse_header",
     "split_stream",
+    "template_items",
 ]
