@@ -606,13 +606,19 @@ class AggregatorService:
             self.error_count += 1
 
     def _on_records(self, records: list[DecodedRecord]) -> None:
+        """One message's records (from the collector thread); the ones the aggregator refuses
+        (no 5-tuple) cost one error line for the message, however many they are."""
+        refused: list[IPFIXError] = []
         for r in records:
             if r.is_options:
                 continue
             try:
                 self.aggregator.add(r)
             except IPFIXError as exc:  # a record without 5-tuple must not stop the others
-                self._error(f"{r.exporter}: {exc}")
+                refused.append(exc)
+        if refused:
+            self._error(f"{records[0].exporter}: {len(refused)} of the message's {len(records)} records "
+                        f"refused: {refused[0]}")
         with self._received:
             self._received.notify_all()
 

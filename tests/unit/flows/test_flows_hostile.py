@@ -117,6 +117,17 @@ def test_the_aggregator_service_survives_the_datagram(no_leaks: None) -> None:
         assert len(service.collector.errors) == 1 and service.errors == []
 
 
+def test_records_the_aggregator_refuses_cost_one_error_per_message(no_leaks: None) -> None:
+    partial = Template.from_names(300, ["sourceIPv4Address", "sourcePodName"])  # no 5-tuple
+    with AggregatorService(protocol="tcp") as service:
+        with IPFIXExporter(*service.address, protocol="tcp", templates=[partial, TEMPLATE]) as exporter:
+            exporter.export([(partial, {"sourceIPv4Address": "10.0.0.9", "sourcePodName": "x"})] * 50)
+            exporter.export([(TEMPLATE, FlowRecord("10.0.0.1", "10.0.0.2", 4000, 80, 6).to_ipfix())])
+        assert service.wait_for(1) == 1
+        assert service.error_count == 1
+        assert "50 of the message's 50 records refused: flow record: the record has no complete 5-tuple" in service.errors[0]
+
+
 def test_a_flood_of_bad_datagrams_keeps_the_latest_errors(no_leaks: None) -> None:
     with IPFIXCollector() as collector:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
