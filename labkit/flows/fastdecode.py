@@ -241,10 +241,9 @@ def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder
 
     ``schema="flows"``: the frame :func:`~labkit.flows.records.records_to_frame` gives for the
     records ``record_from_ipfix`` reads from these messages. ``schema="ies"``: one column per
-    IE name (first appearance order): integers as int64 (unsigned64 and dateTimeMilliseconds as
-    uint64), ``dateTime*`` as
-    the integers the Decoder gives, floats float64, strings/addresses/MACs as text, octets as
-    bytes. A record whose template lacks a column holds a missing value there: <NA> in a
+    IE name (first appearance order): integers as int64 (unsigned64 and dateTimeMilliseconds,
+    which may use all 64 bits, as uint64), ``dateTime*`` as the integers the Decoder gives,
+    floats float64, strings/addresses/MACs as text, octets as bytes. A record whose template lacks a column holds a missing value there: <NA> in a
     nullable numeric column (``Int64``, ``UInt64``, ``Float64``), NaN in a ``str`` column, None
     in an object one.
 
