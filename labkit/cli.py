@@ -513,7 +513,7 @@ def cmd_diff(args) -> int:
 
 
 def _diff(args) -> int:
-    from .policy.diff_report import to_text
+    from .policy.diff import to_text
 
     probes = [_probe(p) for p in args.probe] if args.probe else None
     if getattr(args, "deleting", False) and not args.delete:
@@ -682,25 +682,8 @@ FLOW_COLUMNS = {  # `labkit flows` table: like `antctl get flowrecords`, plus th
     "ingressNetworkPolicyName": "INGRESS_POLICY", "verdict": "ACTION"}
 
 
-def filter_flows(frame, namespace: str | None = None, pod: str | None = None, action: str | None = None,
-                 policy: str | None = None):
-    """Rows of a flow DataFrame matching ``antctl get flowrecords``-like filters: a namespace or pod
-    (``name`` or ``ns/name``) on either side, the verdict, a policy name on either side."""
-    keep = frame.index == frame.index
-    if namespace:
-        keep &= (frame.sourcePodNamespace == namespace) | (frame.destinationPodNamespace == namespace)
-    if pod:
-        side = (lambda col, ns_col: (frame[ns_col] + "/" + frame[col]) == pod) if "/" in pod else \
-            (lambda col, ns_col: frame[col] == pod)
-        keep &= side("sourcePodName", "sourcePodNamespace") | side("destinationPodName", "destinationPodNamespace")
-    if action:
-        keep &= frame.verdict == action.lower()
-    if policy:
-        keep &= (frame.ingressNetworkPolicyName == policy) | (frame.egressNetworkPolicyName == policy)
-    return frame[keep]
-
-
 def cmd_flows(args) -> int:
+    from .flows.filters import filter_flows
     from .flows.records import PROTOCOL_NAMES
     from .flows.traffic import traffic_profile
 
@@ -708,7 +691,8 @@ def cmd_flows(args) -> int:
     profile = traffic_profile(args.traffic)
     run = lab.generate_traffic(profile, duration_s=args.duration, seed=args.seed)
     frame = run.aggregate().flows() if not args.per_node else run.frame()
-    frame = filter_flows(frame, args.namespace, args.pod, args.action, args.policy)
+    frame = filter_flows(frame, namespace=args.namespace or "", pod=args.pod or "", verdict=args.action or "all",
+                         policy=args.policy or "")
     if args.output == "json":
         print(frame.to_json(orient="records", indent=1, date_format="iso", default_handler=str))
         return 0
@@ -945,7 +929,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=positive_seconds, default=60.0,
                    help="seconds of profile time to run (default: 60; ovs plays a minute in about 3 s)")
     p.add_argument("--seed", type=int, default=0, help="traffic plan seed (default: 0)")
-    p.add_argument("-n", "--namespace", help="only flows whose source or destination pod is in this namespace")
+    p.add_argument("-n", "--namespace", help="only flows whose source or destination pod is in this namespace "
+                   "('external': endpoints that are not pods)")
     p.add_argument("--pod", help="only flows from or to this pod (name or namespace/name)")
     p.add_argument("--action", type=str.lower, choices=("allow", "drop", "reject"), help="only flows with this verdict")
     p.add_argument("--policy", help="only flows an ingress or egress policy of this name decided")

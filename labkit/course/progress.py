@@ -23,14 +23,12 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Protocol
 
 from .workspace import COURSE_PATTERN, STATE_DIR, find_workspace, is_workspace, workspace_learner
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-
-    from .checks import CheckResult
 
 PROGRESS_FILE = "progress.jsonl"
 PROGRESS_ENV = "LABKIT_PROGRESS"
@@ -62,7 +60,15 @@ def progress_path(workspace: str | os.PathLike) -> Path:
     return Path(workspace) / STATE_DIR / PROGRESS_FILE
 
 
-def record_check(result: "CheckResult", workspace: str | os.PathLike | None = None,
+class Outcome(Protocol):
+    """What the log keeps of a check (a :class:`~labkit.course.checks.CheckResult`, which records
+    itself through :func:`record_check`)."""
+
+    title: str
+    passed: bool
+
+
+def record_check(result: Outcome, workspace: str | os.PathLike | None = None,
                  notebook: str | None = None) -> Path | None:
     """Append ``result`` to the workspace's log; returns the log's path, or None when not recorded.
 

@@ -35,6 +35,7 @@ expiries in time order, which is what Antrea's 1 s export loop approximates.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import heapq
 import itertools
@@ -60,7 +61,7 @@ from labkit.flows.records import (
     record_from_ipfix,
     records_to_frame,
 )
-from labkit.flows.transport import IPFIXCollector, IPFIXExporter, Protocol
+from labkit.flows.transport import MAX_ERRORS, IPFIXCollector, IPFIXExporter, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -525,13 +526,16 @@ class AggregatorService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._received = threading.Condition()
-        self.errors: list[str] = []
+        self._errors: collections.deque[str] = collections.deque(maxlen=MAX_ERRORS)
+        self.error_count = 0
+        self._failure: BaseException | None = None
 
     def start(self) -> AggregatorService:
         if self._thread is not None:
             return self
         self.collector.start()
         self._stop.clear()
+        self._failure = None
         self._thread = threading.Thread(target=self._loop, name=f"flow-aggregator-{self.collector.port}",
                                         daemon=True)
         self._thread.start()
@@ -564,38 +568,71 @@ class AggregatorService:
         """One pass of the export loop now."""
         return self.aggregator.expire()
 
+    @property
+    def errors(self) -> list[str]:
+        """Records the aggregator refused and failed re-exports: the latest
+        :data:`~labkit.flows.transport.MAX_ERRORS` (:attr:`error_count` counts all)."""
+        with self._received:
+            return list(self._errors)
+
     def wait_for(self, count: int, timeout_s: float = 5.0) -> int:
-        """Wait until the aggregator has received ``count`` records; returns how many it has."""
+        """Wait until the aggregator has received ``count`` records; returns how many it has.
+        Raises at once if the collector's thread or the export loop died."""
         deadline = time.monotonic() + timeout_s
         with self._received:
             while self.aggregator.records_received < count:
+                self._raise_failure()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise IPFIXError(f"only {self.aggregator.records_received} of {count} records reached the "
                                      f"aggregator within {timeout_s} s", where=f"aggregator {self.address}",
                                      hint=f"check the exporters' address and transport "
                                           f"(collector errors: {self.collector.errors[-3:]}, "
-                                          f"decode errors: {self.errors[-3:]})")
-                self._received.wait(remaining)
+                                          f"decode errors: {list(self._errors)[-3:]})")
+                self._received.wait(min(remaining, 0.5))  # also notice a dead collector thread
             return self.aggregator.records_received
 
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise IPFIXError(f"the export loop died: {self._failure!r}", where=f"aggregator {self.address}",
+                             hint="a labkit bug (report it); stop() and start() the service again"
+                             ) from self._failure
+        if self.collector.failure is not None:
+            self.collector.records()  # raises the collector thread's error
+
+    def _error(self, text: str) -> None:
+        with self._received:
+            self._errors.append(text)
+            self.error_count += 1
+
     def _on_records(self, records: list[DecodedRecord]) -> None:
+        """One message's records (from the collector thread); the ones the aggregator refuses
+        (no 5-tuple) cost one error line for the message, however many they are."""
+        refused: list[IPFIXError] = []
         for r in records:
             if r.is_options:
                 continue
             try:
                 self.aggregator.add(r)
             except IPFIXError as exc:  # a record without 5-tuple must not stop the others
-                self.errors.append(f"{r.exporter}: {exc}")
+                refused.append(exc)
+        if refused:
+            self._error(f"{records[0].exporter}: {len(refused)} of the message's {len(records)} records "
+                        f"refused: {refused[0]}")
         with self._received:
             self._received.notify_all()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.export_loop_interval_s):
-            try:
-                self.aggregator.expire()
-            except IPFIXError as exc:  # the re-export collector went away: keep aggregating
-                self.errors.append(f"export: {exc}")
+        try:
+            while not self._stop.wait(self.export_loop_interval_s):
+                try:
+                    self.aggregator.expire()
+                except IPFIXError as exc:  # the re-export collector went away: keep aggregating
+                    self._error(f"export: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - kept, and raised by wait_for
+            with self._received:
+                self._failure = exc
+                self._received.notify_all()
 
 
 __all__ = [

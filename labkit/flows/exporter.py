@@ -7,6 +7,9 @@
 
     export_records(run.exports, *service.address)   # every Node of a sim run, one exporter each
 
+``export_records`` is all or nothing: it encodes and checks every record before sending any, and
+a record that cannot go out (over UDP: one longer than a 1,400-octet message) raises, naming it.
+
 As in Antrea (pkg/agent/flowexporter/exporter): one IPFIX exporting process per agent, whose
 Observation Domain ID is the 32-bit FNV-1 hash of the Node name (``genObservationID``, Go's
 ``fnv.New32``), with
@@ -18,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from labkit.flows.ipfix import DEFAULT_PORT
+from labkit.flows.ies import IPFIXError
 from labkit.flows.records import ExportedRecord, FlowRecord, flow_record_template
-from labkit.flows.transport import IPFIXExporter, Protocol
+from labkit.flows.transport import EncodedRecords, IPFIXExporter, Protocol
+from labkit.flows.wire import DEFAULT_PORT
 
 _FNV32_OFFSET = 0x811C9DC5
 _FNV32_PRIME = 0x01000193
@@ -59,35 +63,68 @@ class FlowExporter:
         self.close()
 
     def export(self, records: Iterable[FlowRecord]) -> int:
-        """Send records; returns the number of IPFIX messages."""
-        items = [(self._templates[r.ip_version], r.to_ipfix()) for r in records]
-        self.records_sent += len(items)
-        return self.ipfix.export(items) if items else 0
+        """Send records; returns the number of IPFIX messages. A record that cannot be sent
+        (see :meth:`encode`) raises before anything is sent."""
+        return self.send(self.encode(records))
+
+    def encode(self, records: Iterable[FlowRecord], *, first_index: int = 0) -> EncodedRecords:
+        """Encode records for :meth:`send`, sending nothing; raises one :class:`IPFIXError`
+        naming every record that cannot be encoded or is longer than one message (over UDP,
+        1,400 octets: a record with long strings, e.g. Pod labels, needs TCP). Records are
+        named by their index, counted from ``first_index``."""
+        return self.ipfix.encode([(self._templates[r.ip_version], r.to_ipfix()) for r in records],
+                                 first_index=first_index)
+
+    def send(self, records: EncodedRecords) -> int:
+        """Send what :meth:`encode` prepared; returns the number of IPFIX messages."""
+        if not len(records):
+            return 0
+        messages = self.ipfix.send(records)
+        self.records_sent += len(records)
+        return messages
 
 
 def export_records(exports: Iterable[ExportedRecord], host: str, port: int = DEFAULT_PORT, *,
                    protocol: Protocol = "udp") -> dict[str, int]:
     """Send every exported record from its own Node's exporter, in export order; returns the
-    records sent per Node."""
+    records sent per Node.
+
+    All or nothing: every record is encoded and checked first, and if any cannot be sent (a
+    bad value, or longer than a UDP message) one :class:`IPFIXError` names them all (by their
+    index in ``exports``) and nothing is sent."""
     exports = list(exports)
-    exporters: dict[str, FlowExporter] = {}
+    exporters = {node: FlowExporter(node, host, port, protocol=protocol)
+                 for node in sorted({e.exporter for e in exports})}
+    batches: list[tuple[str, EncodedRecords]] = []
+    problems: list[IPFIXError] = []
+    for node, first, batch in _runs(exports):  # consecutive records of one Node go out together
+        try:
+            batches.append((node, exporters[node].encode(batch, first_index=first)))
+        except IPFIXError as exc:
+            problems.append(IPFIXError(exc.message, where=node, hint=exc.hint))
+    if problems:
+        raise IPFIXError("; ".join(f"{p.where}: {p.message}" for p in problems),
+                         where=f"export_records to {host}:{port} over {protocol}",
+                         hint="; ".join(dict.fromkeys(p.hint for p in problems if p.hint)))
     try:
-        for node in sorted({e.exporter for e in exports}):
-            exporters[node] = FlowExporter(node, host, port, protocol=protocol).start()
-        batch: list[FlowRecord] = []
-        node = None
-        for e in exports:  # consecutive records of one Node go out together
-            if e.exporter != node and batch:
-                exporters[node].export(batch)  # type: ignore[index]
-                batch = []
-            node = e.exporter
-            batch.append(e.record)
-        if batch:
-            exporters[node].export(batch)  # type: ignore[index]
+        for ex in exporters.values():
+            ex.start()
+        for node, encoded in batches:
+            exporters[node].send(encoded)
         return {name: ex.records_sent for name, ex in exporters.items()}
     finally:
         for ex in exporters.values():
             ex.close()
+
+
+def _runs(exports: list[ExportedRecord]) -> list[tuple[str, int, list[FlowRecord]]]:
+    """``(node, index of its first record, records)`` of each run of one Node's records."""
+    runs: list[tuple[str, int, list[FlowRecord]]] = []
+    for index, e in enumerate(exports):
+        if not runs or runs[-1][0] != e.exporter:
+            runs.append((e.exporter, index, []))
+        runs[-1][2].append(e.record)
+    return runs
 
 
 __all__ = ["FlowExporter", "export_records", "observation_domain_id"]

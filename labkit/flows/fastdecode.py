@@ -8,8 +8,9 @@ once and gives the *same* frame, faster by two orders of magnitude:
    as Python): the message and set headers, then, per template, the record boundaries and the
    offset and length of every variable-length field (RFC 7011 §7: 1-octet lengths, or 255 then
    2 octets);
-2. **templates** are read by the Decoder itself (``Decoder._read_templates``), in stream order,
-   so withdrawals, padding and per-(exporter, domain) scoping stay exactly the Decoder's;
+2. **templates** are applied by the Decoder's own :class:`~labkit.flows.session.SessionState`
+   (``read_template_set``), in stream order, so withdrawals, padding and per-(exporter, domain)
+   scoping stay exactly the Decoder's;
 3. **extract**, :data:`CHUNK_RECORDS` records at a time: fixed-width fields are big-endian
    gathers at computed offsets (integers of any reduced size, §6.2; NTP timestamps, floats;
    IPv4 addresses); everything else (strings, octets, IPv6 addresses, MACs, booleans) is
@@ -28,32 +29,42 @@ message header ends its unit, as the TCP collector drops the rest of a stream it
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Union
 
 import numpy as np
 
+from labkit.flows.columns import CodedColumn, Strings, object_array, text_column
+from labkit.flows.frames import flow_frame, flow_ies
 from labkit.flows.ies import IPFIXError
-from labkit.flows.ipfix import (
+from labkit.flows.kernels import HAVE_NUMBA, Kernels, kernels
+from labkit.flows.session import SequenceGap, SessionState
+from labkit.flows.wire import (
     HEADER,
     IPFIX_VERSION,
     MIN_DATA_SET_ID,
     OPTIONS_TEMPLATE_SET_ID,
     TEMPLATE_SET_ID,
-    Decoder,
-    SequenceGap,
     Template,
     TemplateField,
-    _Stream,
+    encode_message,
 )
-from labkit.flows.kernels import HAVE_NUMBA, Kernels, kernels
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 Schema = Literal["flows", "ies"]
-Strings = Literal["str", "category"]
+
+
+class HasSessionState(Protocol):
+    """A decoder that keeps its templates and sequence numbers in a
+    :class:`~labkit.flows.session.SessionState` (:class:`~labkit.flows.ipfix.Decoder`)."""
+
+    state: SessionState
+
+
+DecoderLike = Union[SessionState, HasSessionState]
 
 _NTP_EPOCH_OFFSET_S = 2_208_988_800
 _MSG_OK, _MSG_BAD_HEADER, _MSG_BAD_SET = 0, 1, 2
@@ -67,8 +78,6 @@ def warm_up() -> float:
     if not k.compiled:
         return 0.0
     if k.compile_s is None:
-        from labkit.flows.ipfix import encode_message
-
         tmpl = Template.from_names(256, ["sourceTransportPort", "sourcePodName"])
         t0 = time.perf_counter()
         decode_frame([encode_message(1, [tmpl], [{"sourceTransportPort": 1, "sourcePodName": "a"}])],
@@ -81,29 +90,9 @@ def warm_up() -> float:
 # Columns of one template group
 
 
-@dataclass
-class _Coded:
-    """A column as codes into distinct Python values (decoded once each)."""
-
-    codes: np.ndarray
-    uniques: np.ndarray  # object
-
-    def map(self, fn: Callable[[Any], Any]) -> _Coded:
-        return _Coded(self.codes, _objects([fn(v) for v in self.uniques]))
-
-    def objects(self) -> np.ndarray:
-        return self.uniques.take(self.codes)
-
-
 _INT_KINDS = {f"unsigned{n}" for n in (8, 16, 32, 64)} | {f"signed{n}" for n in (8, 16, 32, 64)} | {
     "dateTimeSeconds", "dateTimeMilliseconds"}
 _NTP_KINDS = {"dateTimeMicroseconds": 1_000_000, "dateTimeNanoseconds": 1_000_000_000}
-
-
-def _objects(values: Sequence[Any]) -> np.ndarray:
-    out = np.empty(len(values), object)
-    out[:] = list(values) if not isinstance(values, list) else values
-    return out
 
 
 # Records per chunk: each pass over a field then reads a few MB of the buffer, which stays in
@@ -140,14 +129,14 @@ class _FieldReader:
         kind, width = self.f.ie.data_type.name, self.f.length
         if not self.numeric:
             uniques = self.dedupe.distinct(raw)
-            return _Coded(self.dedupe.codes, _objects([self.f.decode(u) for u in uniques]))
+            return CodedColumn(self.dedupe.codes, object_array([self.f.decode(u) for u in uniques]))
         values = self.values
         if self.ipv4:
             import pandas as pd
 
             codes, distinct = pd.factorize(values)
-            return _Coded(codes.astype(np.int64, copy=False),
-                          _objects([self.f.decode(int(v).to_bytes(4, "big")) for v in distinct.tolist()]))
+            return CodedColumn(codes.astype(np.int64, copy=False),
+                          object_array([self.f.decode(int(v).to_bytes(4, "big")) for v in distinct.tolist()]))
         if kind in _NTP_KINDS:  # §6.1.9/10: seconds since 1900, then a 2**-32 s fraction
             per = _NTP_KINDS[kind]
             seconds = (values >> np.uint64(32)).astype(np.int64)
@@ -162,7 +151,9 @@ class _FieldReader:
                 half = 1 << (8 * width - 1)
                 signed = np.where(signed >= half, signed - (1 << (8 * width)), signed)
             return signed
-        return values if kind == "unsigned64" else values.view(np.int64)  # < 2**56: same bits
+        # The 8-octet unsigned types may use the 64th bit (RFC 7011 §6.1.1, §6.1.8): uint64;
+        # the others are below 2**32 (or 2**56 reduced), the same bits as int64.
+        return values if kind in ("unsigned64", "dateTimeMilliseconds") else values.view(np.int64)
 
 
 @dataclass
@@ -236,21 +227,23 @@ def _units(data: bytes | bytearray | memoryview | Iterable[bytes]) -> tuple[byte
         np.zeros((0, 2), np.int64)), False
 
 
-def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder: Decoder | None = None,
+def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder: DecoderLike | None = None,
                  exporter: Hashable = None, *, schema: Schema = "flows", strings: Strings = "str",
                  stats: FrameStats | None = None, kernels_: Kernels | None = None) -> "pd.DataFrame":
     """Decode IPFIX into a DataFrame.
 
     ``data``: one byte stream of concatenated messages (each message is a unit, as the TCP
     collector decodes them) or a list of datagrams (each one a unit, as the UDP collector).
-    ``decoder`` keeps the templates, sequence state and counters across calls (a new one if
-    None); its ``messages``, ``unknown_sets`` and ``sequence_gaps`` advance as ``feed`` would.
+    ``decoder`` (a :class:`~labkit.flows.ipfix.Decoder`, or its
+    :class:`~labkit.flows.session.SessionState`) keeps the templates, sequence state and
+    counters across calls (new ones if None); its ``messages``, ``unknown_sets`` and
+    ``sequence_gaps`` advance as ``Decoder.feed`` would.
 
     ``schema="flows"``: the frame :func:`~labkit.flows.records.records_to_frame` gives for the
     records ``record_from_ipfix`` reads from these messages. ``schema="ies"``: one column per
-    IE name (first appearance order): integers as int64 (unsigned64 as uint64), ``dateTime*`` as
-    the integers the Decoder gives, floats float64, strings/addresses/MACs as text, octets as
-    bytes. A record whose template lacks a column holds a missing value there: <NA> in a
+    IE name (first appearance order): integers as int64 (unsigned64 and dateTimeMilliseconds,
+    which may use all 64 bits, as uint64), ``dateTime*`` as the integers the Decoder gives,
+    floats float64, strings/addresses/MACs as text, octets as bytes. A record whose template lacks a column holds a missing value there: <NA> in a
     nullable numeric column (``Int64``, ``UInt64``, ``Float64``), NaN in a ``str`` column, None
     in an object one.
 
@@ -258,7 +251,8 @@ def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder
     """
     import pandas as pd
 
-    decoder = decoder if decoder is not None else Decoder()
+    state = decoder if isinstance(decoder, SessionState) else (
+        decoder.state if decoder is not None else SessionState())
     stats = stats if stats is not None else FrameStats()
     k = kernels_ or kernels()
     raw, units, stream = _units(data)
@@ -271,7 +265,6 @@ def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder
     set_unit = msgs[set_msg, 5] if len(sets) else np.zeros(0, np.int64)
     first_set_of_msg = np.searchsorted(set_msg, np.arange(len(msgs)))
     after_msg = np.searchsorted(set_msg, np.arange(len(msgs)), side="right")
-    is_template_set = (sets[:, 1] == TEMPLATE_SET_ID) | (sets[:, 1] == OPTIONS_TEMPLATE_SET_ID)
 
     fails = _Failures(n_units, len(sets))
     for m in np.flatnonzero(msgs[:, 6] != _MSG_OK).tolist():
@@ -279,40 +272,29 @@ def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder
         fails.mark(int(msgs[m, 5]), int(first_set_of_msg[m] if header else after_msg[m]), m, header,
                    _header_reason(raw, msgs[m]))
 
-    snapshot = dict(decoder._templates)
-    while True:  # a record that fails cancels the template sets after it: then decode again
-        before = fails.dead_from.copy()
-        decoder._templates = dict(snapshot)
-        templates_at = _read_template_sets(decoder, raw, msgs, sets, set_unit, fails, exporter)
-        groups, set_counts, set_template, bad_sets = _walk_data_sets(
-            k, buf, raw, msgs, sets, set_unit, fails.dead_from, templates_at, schema, exporter)
-        for g in bad_sets:
-            m = int(sets[g, 0])
-            fails.mark(int(set_unit[g]), g + 1, m, False,
-                       f"message at octet {msgs[m, 0]}: data set {sets[g, 1]} has a record that "
-                       "ends inside a field")
-        cut = np.arange(len(sets))
-        cut = is_template_set & (cut >= fails.dead_from[set_unit]) & (cut < before[set_unit])
-        if not cut.any():
-            break
+    template_of, templates = _follow_templates(k, buf, raw, state, msgs, sets, set_unit, fails, exporter)
+    groups, set_counts, bad_sets = _walk_data_sets(k, buf, raw, sets, set_unit, fails.dead_from,
+                                                   template_of, templates, schema)
+    for g in bad_sets:
+        _mark_bad_data_set(fails, msgs, sets, set_unit, g)
 
-    # Counters and sequence numbers, as Decoder._decode_message keeps them.
+    # Counters and sequence numbers, as Decoder.feed keeps them.
     idx = np.arange(len(sets))
     processed = idx < fails.dead_from[set_unit]
-    unknown = processed & (sets[:, 1] >= MIN_DATA_SET_ID) & (set_template < 0)
-    decoder.unknown_sets += int(unknown.sum())
+    unknown = processed & (sets[:, 1] >= MIN_DATA_SET_ID) & (template_of < 0)
+    state.unknown_sets += int(unknown.sum())
     stats.unknown_sets += int(unknown.sum())
     msg_unit = msgs[:, 5]
     m_idx = np.arange(len(msgs))
     fail_msg = fails.fail_msg[msg_unit]
     entered = (m_idx < fail_msg) | ((m_idx == fail_msg) & ~fails.header[msg_unit])
-    decoder.messages += int(entered.sum())
+    state.messages += int(entered.sum())
     stats.messages += int(entered.sum())
     checked = m_idx < fail_msg
     counts = np.bincount(set_msg, weights=np.where(processed, set_counts, 0),
                          minlength=len(msgs)).astype(np.int64)
     incomplete = np.bincount(set_msg, weights=unknown, minlength=len(msgs)) > 0
-    _check_sequences(decoder, exporter, msgs[checked], counts[checked], incomplete[checked])
+    _check_sequences(state, exporter, msgs[checked], counts[checked], incomplete[checked])
     for u in np.flatnonzero(fails.failed).tolist():
         text = fails.reason[u]
         stats.malformed.append(f"{exporter}: {text}" if exporter is not None else text)
@@ -324,18 +306,20 @@ def decode_frame(data: bytes | bytearray | memoryview | Iterable[bytes], decoder
     kept_groups = []
     for grp in groups:
         keep = keep_set[grp.sets]
-        if not keep.any():
-            continue
         rows = np.repeat(keep, grp.counts)
+        if not rows.any():  # no record kept (sets of dead units, or sets of padding only)
+            continue
         within = np.arange(grp.n) - np.repeat(np.cumsum(grp.counts) - grp.counts, grp.counts)
         target = (np.repeat(order_start[grp.sets], grp.counts) + within)[rows]
         kept_groups.append((grp, rows, target))
     total = int(order_start[-1])
     stats.records += total
     if schema == "flows":
-        from labkit.flows.frames import flow_frame
-
-        return flow_frame(kept_groups, total, strings, stats)
+        frame, skipped = flow_frame(kept_groups, total, strings)
+        stats.options_records += skipped.options
+        stats.incomplete_records += skipped.incomplete
+        stats.records -= skipped.options + skipped.incomplete
+        return frame
     return _ies_frame(kept_groups, total, strings, pd)
 
 
@@ -371,95 +355,138 @@ def _header_reason(raw: bytes, row: np.ndarray) -> str:
     return f"octet {off}: message length {int(row[1])} does not fit what arrived"
 
 
-def _read_template_sets(decoder: Decoder, raw: bytes, msgs: np.ndarray, sets: np.ndarray,
-                        set_unit: np.ndarray, fails: _Failures, exporter: Hashable
-                        ) -> list[tuple[int, dict[Any, Template]]]:
-    """Apply the template sets in stream order (a set that raises ends its unit, the templates
-    it defined before the error stay, as in ``Decoder.feed``); the table after each one."""
-    view = memoryview(raw)
-    at: list[tuple[int, dict[Any, Template]]] = [(-1, dict(decoder._templates))]
+def _follow_templates(k: Kernels, buf: np.ndarray, raw: bytes, state: SessionState, msgs: np.ndarray,
+                      sets: np.ndarray, set_unit: np.ndarray, fails: _Failures,
+                      exporter: Hashable) -> tuple[np.ndarray, list[Template]]:
+    """Go through the sets in stream order as ``Decoder.feed`` does: apply each template set to
+    ``state`` (one that raises ends its unit; the templates it defined before the error stay)
+    and note, for every data set, the template in force there: an index into the returned
+    list of distinct templates, or -1 (an unknown set). The data sets between two template
+    sets share one table, so they are looked up together.
+
+    A data set followed by a template set of its own unit is walked first: if it is malformed,
+    ``Decoder.feed`` raises there and never applies that template set. Other data sets are
+    walked later, per template (:func:`_walk_data_sets`): their failure cannot change a table."""
+    n = len(sets)
+    template_of = np.full(n, -1, np.int64)
+    index: dict[Template, int] = {}  # equal templates (a refresh) share one group
     is_template = (sets[:, 1] == TEMPLATE_SET_ID) | (sets[:, 1] == OPTIONS_TEMPLATE_SET_ID)
-    for g in np.flatnonzero(is_template).tolist():
+    is_data = sets[:, 1] >= MIN_DATA_SET_ID
+    keys = (msgs[sets[:, 0], 2] << 16) | sets[:, 1]  # (domain, set id)
+    view = memoryview(raw)
+    checked_to: dict[int, int] = {}  # unit -> its first data set not walked yet
+    segment_start = 0
+    for g in np.flatnonzero(is_template).tolist() + [n]:
+        segment = np.arange(segment_start, g)[is_data[segment_start:g]]
+        if len(segment):
+            distinct, inverse = np.unique(keys[segment], return_inverse=True)
+            found = np.full(len(distinct), -1, np.int64)
+            for j, key in enumerate(distinct.tolist()):
+                tmpl = state.template(exporter, key >> 16, key & 0xFFFF)
+                if tmpl is not None:
+                    found[j] = index.setdefault(tmpl, len(index))
+            template_of[segment] = found[inverse]
+        if g == n:
+            break
+        segment_start = g + 1
         u = int(set_unit[g])
+        if g >= fails.dead_from[u]:
+            continue
+        first = checked_to.get(u, int(np.searchsorted(set_unit, u)))
+        checked_to[u] = g
+        _check_data_sets(k, buf, msgs, sets, set_unit, fails, list(index), template_of,
+                         [s for s in range(first, g) if template_of[s] >= 0])
         if g >= fails.dead_from[u]:
             continue
         m = int(sets[g, 0])
         start, length = int(msgs[m, 0]), int(msgs[m, 1])
         try:
-            decoder._read_templates(view[start:start + length], int(sets[g, 1]),
+            state.read_template_set(view[start:start + length], int(sets[g, 1]),
                                     int(sets[g, 2]) - start, int(sets[g, 3]) - start, exporter,
                                     int(msgs[m, 2]))
         except IPFIXError as exc:
             fails.mark(u, g + 1, m, False, f"message at octet {start}: {exc}")
-        at.append((g, dict(decoder._templates)))
-    return at
+    return template_of, list(index)
 
 
-def _walk_data_sets(k: Kernels, buf: np.ndarray, raw: bytes, msgs: np.ndarray, sets: np.ndarray,
-                    set_unit: np.ndarray, dead_from: np.ndarray,
-                    templates_at: list[tuple[int, dict[Any, Template]]], schema: Schema,
-                    exporter: Hashable) -> tuple[list[_Group], np.ndarray, np.ndarray, list[int]]:
-    """Find each data set's template, walk every template's sets, extract the wanted columns."""
-    n = len(sets)
-    set_counts = np.zeros(n, np.int64)
-    set_template = np.full(n, -1, np.int64)
-    processed = np.arange(n) < dead_from[set_unit]
-    data = np.flatnonzero(processed & (sets[:, 1] >= MIN_DATA_SET_ID))
-    # The table in force at a data set is the one after the last template set before it.
-    marks = np.array([g for g, _ in templates_at], np.int64)
-    which = np.searchsorted(marks, data, side="right") - 1
-    keys = (msgs[sets[data, 0], 2] << 16) | sets[data, 1]  # (domain, template id)
-    index: dict[Template, int] = {}
-    segments = np.unique(which)
-    bounds = np.searchsorted(which, np.append(segments, len(templates_at)))  # which is sorted
-    for t, lo, hi in zip(segments.tolist(), bounds[:-1].tolist(), bounds[1:].tolist()):
-        table = templates_at[t][1]
-        distinct, inverse = np.unique(keys[lo:hi], return_inverse=True)
-        found = np.full(len(distinct), -1, np.int64)
-        for j, key in enumerate(distinct.tolist()):
-            tmpl = table.get((exporter, key >> 16, key & 0xFFFF))
-            if tmpl is not None:  # equal templates (a refresh) share one group
-                found[j] = index.setdefault(tmpl, len(index))
-        set_template[data[lo:hi]] = found[inverse]
+def _check_data_sets(k: Kernels, buf: np.ndarray, msgs: np.ndarray, sets: np.ndarray,
+                     set_unit: np.ndarray, fails: _Failures, templates: list[Template],
+                     template_of: np.ndarray, chosen: list[int]) -> None:
+    """Walk the data sets ``chosen`` (of one unit, each with a template) and mark the first
+    malformed one, if any, as its unit's failure."""
+    if not chosen:
+        return
+    picked = np.array(chosen, np.int64)
+    which = template_of[picked]
+    bad: list[int] = []
+    for ti in np.unique(which).tolist():
+        these = picked[which == ti]
+        tmpl = templates[ti]
+        status = k.set_status(buf, sets[these, 2].copy(), sets[these, 3].copy(),
+                              np.array([f.length for f in tmpl.fields], np.int64), tmpl.min_record_length)
+        bad += these[status != 0].tolist()
+    if bad:
+        _mark_bad_data_set(fails, msgs, sets, set_unit, min(bad))
+
+
+def _mark_bad_data_set(fails: _Failures, msgs: np.ndarray, sets: np.ndarray, set_unit: np.ndarray,
+                       g: int) -> None:
+    m = int(sets[g, 0])
+    fails.mark(int(set_unit[g]), g + 1, m, False,
+               f"message at octet {msgs[m, 0]}: data set {sets[g, 1]} has a record that ends "
+               "inside a field")
+
+
+def _walk_data_sets(k: Kernels, buf: np.ndarray, raw: bytes, sets: np.ndarray, set_unit: np.ndarray,
+                    dead_from: np.ndarray, template_of: np.ndarray, templates: list[Template],
+                    schema: Schema) -> tuple[list[_Group], np.ndarray, list[int]]:
+    """Walk every template's data sets (those before their unit's failure), extract the wanted
+    columns; also the record count of every set, and the malformed sets."""
+    set_counts = np.zeros(len(sets), np.int64)
+    processed = np.arange(len(sets)) < dead_from[set_unit]
     wanted: Callable[[str], bool]
     if schema == "flows":
-        from labkit.flows.frames import flow_ies
-
         names = flow_ies()
         wanted = names.__contains__
     else:
         wanted = lambda name: True  # noqa: E731
     groups: list[_Group] = []
     bad: list[int] = []
-    for tmpl, ti in index.items():
-        chosen = np.flatnonzero(set_template == ti)
+    for ti, tmpl in enumerate(templates):
+        chosen = np.flatnonzero((template_of == ti) & processed)
+        if not len(chosen):
+            continue
         lengths = np.array([f.length for f in tmpl.fields], np.int64)
         rec_start, var_pos, counts, status = k.records(
-            buf, sets[chosen, 2].copy(), sets[chosen, 3].copy(), lengths, max(tmpl.min_record_length, 1))
+            buf, sets[chosen, 2].copy(), sets[chosen, 3].copy(), lengths, tmpl.min_record_length)
         set_counts[chosen] = counts
         bad += chosen[status != 0].tolist()
         skip = schema == "flows" and tmpl.is_options  # options records are not flows
         cols = {} if skip else _group_columns(k, buf, raw, tmpl, rec_start, var_pos, wanted)
         groups.append(_Group(tmpl, chosen, counts, cols, len(rec_start)))
-    return groups, set_counts, set_template, sorted(bad)
+    return groups, set_counts, sorted(bad)
 
 
-def _check_sequences(decoder: Decoder, exporter: Hashable, msgs: np.ndarray, counts: np.ndarray,
+def _check_sequences(state: SessionState, exporter: Hashable, msgs: np.ndarray, counts: np.ndarray,
                      incomplete: np.ndarray) -> None:
-    """§3.1 per (exporter, domain), as ``Decoder._check_sequence`` for each message that
+    """§3.1 per (exporter, domain), as ``SessionState.check_sequence`` for each message that
     decoded, in order: a gap when the number is not the previous one plus its records."""
     modulo = 1 << 32
-    for domain in np.unique(msgs[:, 2]).tolist():
+    gaps: list[tuple[int, SequenceGap]] = []  # (message, gap): noted in stream order, as feed does
+    domains, first = np.unique(msgs[:, 2], return_index=True)
+    for domain in domains[np.argsort(first)].tolist():  # in order of appearance
         these = np.flatnonzero(msgs[:, 2] == domain)
         seq = msgs[these, 4]
         nxt = (seq + counts[these]) % modulo
-        stream = decoder._streams.setdefault((exporter, domain), _Stream())
+        before = state.next_sequence(exporter, domain)
         expected = np.empty(len(these), np.int64)
-        expected[0] = -1 if stream.next_sequence is None else stream.next_sequence
+        expected[0] = -1 if before is None else before
         expected[1:] = np.where(incomplete[these[:-1]], -1, nxt[:-1])
         for i in np.flatnonzero((expected >= 0) & (expected != seq)).tolist():
-            decoder.sequence_gaps.append(SequenceGap(exporter, domain, int(expected[i]), int(seq[i])))
-        stream.next_sequence = None if incomplete[these[-1]] else int(nxt[-1])
+            gaps.append((int(these[i]), SequenceGap(exporter, domain, int(expected[i]), int(seq[i]))))
+        state.set_next_sequence(exporter, domain, None if incomplete[these[-1]] else int(nxt[-1]))
+    for _, gap in sorted(gaps, key=lambda g: g[0]):
+        state.note_gap(gap)
 
 
 def _ies_frame(kept: list, total: int, strings: Strings, pd: Any) -> "pd.DataFrame":
@@ -508,27 +535,7 @@ def _merge(parts: list, total: int, strings: Strings, pd: Any) -> Any:
     # Addresses as text (the Decoder's ipaddress objects print the same).
     uniques = [str(u) if isinstance(u, (ipaddress.IPv4Address, ipaddress.IPv6Address)) else u
                for u in uniques]
-    return _text_column(_Coded(codes, _objects(uniques)), strings, pd)
-
-
-def _text_column(col: _Coded, strings: Strings, pd: Any) -> Any:
-    values = col.uniques
-    if all(isinstance(v, str) for v in values):
-        fix, distinct = pd.factorize(values)
-        codes = fix.take(col.codes)
-        if strings == "category":
-            return pd.Categorical.from_codes(codes, categories=pd.Index(distinct, dtype=object))
-        objects = _objects(list(distinct)).take(codes)
-        dtype = _str_dtype(pd)
-        if getattr(dtype, "storage", None) == "python":  # pandas 3 without pyarrow: the
-            return pd.arrays.StringArray(objects, dtype=dtype)  # constructor checks, cheaper than converting
-        return pd.array(objects, dtype=dtype)
-    return col.objects()
-
-
-def _str_dtype(pd: Any) -> Any:
-    """The dtype pandas gives a column of Python str (``str`` from pandas 3, object before)."""
-    return pd.Series(["x"]).dtype
+    return text_column(CodedColumn(codes, object_array(uniques)), strings, pd)
 
 
 __all__ = ["FrameStats", "HAVE_NUMBA", "decode_frame", "kernels", "warm_up"]

@@ -11,12 +11,13 @@ UTC timestamps, ``source``/``destination``/``verdict``), working on distinct val
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labkit.flows import records as _records
-from labkit.flows.fastdecode import FrameStats, Strings, _Coded, _objects, _text_column
+from labkit.flows import records
+from labkit.flows.columns import CodedColumn, Strings, object_array, text_column
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -28,21 +29,21 @@ _DATETIME_COLUMNS = ("flowStartSeconds", "flowEndSeconds", "flowEndSecondsFromSo
 @functools.lru_cache(maxsize=1)
 def flow_ies() -> frozenset[str]:
     """Every IE name :func:`record_from_ipfix` reads."""
-    names = {ie for _, ie, _ in _records._FROM_IPFIX}
-    for _, candidates in _records._ADDRESS_IES:
+    names = {ie for _, ie, _ in records.VALUE_IES}
+    for _, candidates in records.ADDRESS_IES:
         names.update(candidates)
     return frozenset(names)
 
 
-def _coded(col: Any) -> _Coded:
-    if isinstance(col, _Coded):
+def _coded(col: Any) -> CodedColumn:
+    if isinstance(col, CodedColumn):
         return col
     uniques, codes = np.unique(col, return_inverse=True)
-    return _Coded(codes.astype(np.int64), _objects(uniques.tolist()))
+    return CodedColumn(codes.astype(np.int64), object_array(uniques.tolist()))
 
 
-def _constant(value: Any, n: int) -> _Coded:
-    return _Coded(np.zeros(n, np.int64), _objects([value]))
+def _constant(value: Any, n: int) -> CodedColumn:
+    return CodedColumn(np.zeros(n, np.int64), object_array([value]))
 
 
 def _to_int(raw: Any) -> int:
@@ -53,10 +54,10 @@ def _to_str(raw: Any) -> Any:
     return "" if raw is None or isinstance(raw, bytes) else raw
 
 
-def _first_nonempty(a: _Coded, b: _Coded) -> _Coded:
+def _first_nonempty(a: CodedColumn, b: CodedColumn) -> CodedColumn:
     filled = np.array([v != "" for v in a.uniques], bool)
     codes = np.where(filled[a.codes], a.codes, b.codes + len(a.uniques))
-    return _Coded(codes, _objects(list(a.uniques) + list(b.uniques)))
+    return CodedColumn(codes, object_array(list(a.uniques) + list(b.uniques)))
 
 
 def _group_record_columns(columns: dict[str, Any], names: frozenset[str], n: int
@@ -64,19 +65,19 @@ def _group_record_columns(columns: dict[str, Any], names: frozenset[str], n: int
     """One template's records as record_from_ipfix reads them: columns by DataFrame column
     name, which records have a complete 5-tuple, and whether they are aggregated records."""
     out: dict[str, Any] = {}
-    for attribute, candidates in _records._ADDRESS_IES:
+    for attribute, candidates in records.ADDRESS_IES:
         value = None
         for ie in candidates:
             if ie in columns:
-                text = _coded(columns[ie]).map(_records._address)
+                text = _coded(columns[ie]).map(records.address_text)
                 value = text if value is None else _first_nonempty(value, text)
-        out[_records.column(attribute)] = value if value is not None else _constant("", n)
-    aggregated = any(ie in names for ie in _records._AGGREGATED_IES)
-    for attribute, ie, is_int in _records._FROM_IPFIX:
-        if not aggregated and attribute in _records._AGGREGATED_SET:
+        out[records.column(attribute)] = value if value is not None else _constant("", n)
+    aggregated = any(ie in names for ie in records.AGGREGATED_IES)
+    for attribute, ie, is_int in records.VALUE_IES:
+        if not aggregated and attribute in records.AGGREGATED_ATTRIBUTES:
             continue
         col = columns.get(ie)
-        name = _records.column(attribute)
+        name = records.column(attribute)
         if col is None:
             out[name] = np.zeros(n, np.int64) if is_int else _constant("", n)
         elif is_int and isinstance(col, np.ndarray):
@@ -94,7 +95,7 @@ def _group_record_columns(columns: dict[str, Any], names: frozenset[str], n: int
     return out, complete, aggregated
 
 
-def _merge_coded(parts: list[tuple[_Coded | None, np.ndarray, np.ndarray]], total: int) -> _Coded:
+def _merge_coded(parts: list[tuple[CodedColumn | None, np.ndarray, np.ndarray]], total: int) -> CodedColumn:
     uniques: list[Any] = []
     codes = np.zeros(total, np.int64)
     missing = False
@@ -109,32 +110,41 @@ def _merge_coded(parts: list[tuple[_Coded | None, np.ndarray, np.ndarray]], tota
             if col is None:
                 codes[target] = len(uniques)
         uniques.append("")
-    return _Coded(codes, _objects(uniques))
+    return CodedColumn(codes, object_array(uniques))
 
 
-def flow_frame(kept: list, total: int, strings: Strings, stats: FrameStats) -> "pd.DataFrame":
+@dataclass
+class SkippedRecords:
+    """Records of the batch that are not flows: options records (§3.4.2), and records without
+    a complete 5-tuple (record_from_ipfix refuses them)."""
+
+    options: int = 0
+    incomplete: int = 0
+
+
+def flow_frame(kept: list, total: int, strings: Strings) -> tuple["pd.DataFrame", SkippedRecords]:
     """The records_to_frame frame of the records in ``kept`` ((group, rows kept, stream
-    position) triples, ``total`` positions in all)."""
+    position) triples, ``total`` positions in all), and the records it skipped."""
     import pandas as pd
 
+    skipped = SkippedRecords()
     per_group = []
     complete_at = np.zeros(total, bool)
     for grp, rows, target in kept:
         if grp.template.is_options:
-            stats.options_records += int(rows.sum())
+            skipped.options += int(rows.sum())
             continue
         cols, complete, aggregated = _group_record_columns(grp.columns, frozenset(grp.template.names), grp.n)
         keep = rows & complete
-        stats.incomplete_records += int((rows & ~complete).sum())
+        skipped.incomplete += int((rows & ~complete).sum())
         complete_at[target[complete[rows]]] = True
         per_group.append((cols, keep, target[complete[rows]], aggregated and keep.any()))
     final = np.cumsum(complete_at) - 1
     n = int(complete_at.sum())
-    stats.records -= total - n
     if n == 0:
-        return _records.records_to_frame([])
+        return records.records_to_frame([]), skipped
     aggregated = any(p[3] for p in per_group)
-    names = list(_records.FLOW_COLUMNS) + (list(_records.AGGREGATED_COLUMNS) if aggregated else [])
+    names = list(records.FLOW_COLUMNS) + (list(records.AGGREGATED_COLUMNS) if aggregated else [])
     data: dict[str, Any] = {}
     # One template, every record kept, in order (the common case): the columns as they are.
     whole = len(per_group) == 1 and bool(per_group[0][1].all()) and bool(
@@ -159,16 +169,16 @@ def flow_frame(kept: list, total: int, strings: Strings, stats: FrameStats) -> "
     data["verdict"] = _verdict(data["egressNetworkPolicyRuleAction"], data["ingressNetworkPolicyRuleAction"])
     frame_data: dict[str, Any] = {}
     for name, col in data.items():
-        if isinstance(col, _Coded):
-            frame_data[name] = _text_column(col, strings, pd)
+        if isinstance(col, CodedColumn):
+            frame_data[name] = text_column(col, strings, pd)
         elif name in _DATETIME_COLUMNS:
             frame_data[name] = pd.to_datetime(pd.Series(col, copy=False), unit="s", utc=True).array
         else:
             frame_data[name] = col
-    return pd.DataFrame(frame_data, columns=list(frame_data), copy=False)
+    return pd.DataFrame(frame_data, columns=list(frame_data), copy=False), skipped
 
 
-def _endpoint(namespace: _Coded, pod: _Coded, ip: _Coded) -> _Coded:
+def _endpoint(namespace: CodedColumn, pod: CodedColumn, ip: CodedColumn) -> CodedColumn:
     """``ns/pod`` when the Pod is known, else the IP (FlowRecord.source / .destination)."""
     pods = len(pod.uniques)
     pairs = len(namespace.uniques) * pods
@@ -179,15 +189,15 @@ def _endpoint(namespace: _Coded, pod: _Coded, ip: _Coded) -> _Coded:
     codes, distinct = pd.factorize(key)
     text = [f"{namespace.uniques[k // pods]}/{pod.uniques[k % pods]}" if k < pairs
             else ip.uniques[k - pairs] for k in distinct.tolist()]
-    return _Coded(codes.astype(np.int64), _objects(text))
+    return CodedColumn(codes.astype(np.int64), object_array(text))
 
 
-def _verdict(egress: np.ndarray, ingress: np.ndarray) -> _Coded:
+def _verdict(egress: np.ndarray, ingress: np.ndarray) -> CodedColumn:
     """FlowRecord.verdict: reject if either side rejected, drop if either dropped, else allow."""
-    reject = (egress == _records.RuleAction.REJECT) | (ingress == _records.RuleAction.REJECT)
-    drop = (egress == _records.RuleAction.DROP) | (ingress == _records.RuleAction.DROP)
+    reject = (egress == records.RuleAction.REJECT) | (ingress == records.RuleAction.REJECT)
+    drop = (egress == records.RuleAction.DROP) | (ingress == records.RuleAction.DROP)
     codes = np.where(reject, 2, np.where(drop, 1, 0)).astype(np.int64)
-    return _Coded(codes, _objects(["allow", "drop", "reject"]))
+    return CodedColumn(codes, object_array(["allow", "drop", "reject"]))
 
 
-__all__ = ["flow_frame", "flow_ies"]
+__all__ = ["SkippedRecords", "flow_frame", "flow_ies"]

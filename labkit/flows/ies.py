@@ -50,6 +50,7 @@ class IPFIXError(LabkitError):
     """
 
     def __init__(self, message: str, *, where: str = "", hint: str = "") -> None:
+        self.message = message
         self.where = where
         self.hint = hint
         text = f"{where}: {message}" if where else message

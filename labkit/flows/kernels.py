@@ -104,8 +104,16 @@ def walk_records(buf, starts, ends, lengths, minimum, fill, rec_start, var_pos, 
     the set and what is left is not zero padding, §3.3.1); with ``fill``, also each record's
     first octet and, per variable-length field, its value's first octet and length
     (``var_pos[2k, r]``, ``var_pos[2k + 1, r]``: one row per value, so that reading one field
-    of many records is contiguous). Returns the number of records."""
+    of many records is contiguous). Returns the number of records. Every pass of the record
+    loop advances ``off`` by at least one octet, or ends the set. A record's positions are
+    written only once it is complete: one that overruns its set is not a record, and its
+    column ``r`` may lie past the end of ``var_pos`` (sized by a counting walk)."""
     nf = len(lengths)
+    nv = 0
+    for f in range(nf):
+        if _u(lengths[f]) == 65535:
+            nv += 1
+    scratch = np.empty(2 * nv + 1, np.int64)
     r = 0
     for i in range(len(starts)):
         off = _u(starts[i])
@@ -133,9 +141,8 @@ def walk_records(buf, starts, ends, lengths, minimum, fill, rec_start, var_pos, 
                     if p + n > end:
                         ok = False
                         break
-                    if fill:
-                        var_pos[2 * k, r] = p
-                        var_pos[2 * k + 1, r] = n
+                    scratch[2 * k] = p
+                    scratch[2 * k + 1] = n
                     k += 1
                 elif p + n > end:
                     ok = False
@@ -147,12 +154,15 @@ def walk_records(buf, starts, ends, lengths, minimum, fill, rec_start, var_pos, 
                         st = 1
                         break
                 break
+            if p == off:  # a record of 0 octets never ends the set (Template refuses them)
+                st = 1
+                break
             if fill:
                 rec_start[r] = off
+                for j in range(2 * nv):
+                    var_pos[j, r] = scratch[j]
             r += 1
             c += 1
-            if p == off:  # a record of zero octets would never end the set
-                break
             off = p
         counts[i] = c
         status[i] = st
@@ -322,7 +332,7 @@ class Kernels:
         if self.compiled:
             nm, ns = self.walk_messages(buf, units[:, 0].copy(), units[:, 1].copy(), m_out, s_out)
         else:
-            nm, ns = walk_messages(buf.tobytes(), units[:, 0].tolist(), units[:, 1].tolist(),
+            nm, ns = walk_messages(_octets(buf), units[:, 0].tolist(), units[:, 1].tolist(),
                                    _Rows(m_out), _Rows(s_out))
         return m_out[:nm], s_out[:ns]
 
@@ -342,11 +352,27 @@ class Kernels:
         else:
             rows: list[int] = []
             var: list[list[int]] = []
-            walk_records(buf.tobytes(), starts.tolist(), ends.tolist(), lengths.tolist(), minimum,
+            walk_records(_octets(buf), starts.tolist(), ends.tolist(), lengths.tolist(), minimum,
                          True, _Appender(rows), _VarRows(var, nv), counts, status)
             rec_start = np.array(rows, np.int64)
             var_pos = np.array(var, np.int64).reshape(len(rows), 2 * nv).T.copy()
         return rec_start, var_pos, counts, status
+
+    def set_status(self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, lengths: np.ndarray,
+                   minimum: int) -> np.ndarray:
+        """Per data set ``starts[i]:ends[i]`` of one template: 1 if a record overruns it and
+        what is left is not zero padding (the set is malformed), else 0. A counting walk only."""
+        nv = int((lengths == VARLEN).sum())
+        counts = np.zeros(len(starts), np.int64)
+        status = np.zeros(len(starts), np.int64)
+        empty = np.zeros(0, np.int64)
+        if self.compiled:
+            self.walk_records(buf, starts, ends, lengths, minimum, False, empty,
+                              np.zeros((2 * nv, 0), np.int64), counts, status)
+        else:
+            walk_records(_octets(buf), starts.tolist(), ends.tolist(), lengths.tolist(), minimum,
+                         False, None, None, counts, status)
+        return status
 
     def uint(self, buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
         if self.compiled:
@@ -409,6 +435,15 @@ class _Dedupe:
             return [arena[p:p + m] for p, m in zip(self.first_pos[:count].tolist(),
                                                    self.first_len[:count].tolist())]
         return list(self.seen)
+
+
+def _octets(buf: np.ndarray) -> bytes:
+    """The octets of ``buf`` for the Python walks: the bytes it was made from
+    (``np.frombuffer``), not a copy per call (a batch may walk many templates' sets)."""
+    base = buf.base
+    if isinstance(base, bytes) and len(base) == len(buf):
+        return base
+    return buf.tobytes()
 
 
 class _Rows:

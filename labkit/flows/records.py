@@ -33,7 +33,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from labkit.flows.ies import IPFIXError
-from labkit.flows.ipfix import Template
+from labkit.flows.wire import Template
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -251,7 +251,7 @@ _SERVICE_IP_IES = ("destinationServiceIPv4", "destinationServiceIPv6")
 _FLOW_FIELDS = tuple(f.name for f in fields(FlowRecord))
 _AGGREGATED_FIELDS = tuple(f.name for f in fields(AggregatedFlowRecord) if f.name not in _FLOW_FIELDS)
 _INT_FIELDS = frozenset(f.name for f in fields(AggregatedFlowRecord) if f.type in ("int", int))
-_AGGREGATED_SET = frozenset(_AGGREGATED_FIELDS)
+AGGREGATED_ATTRIBUTES = frozenset(_AGGREGATED_FIELDS)  # what only aggregated records have
 
 
 def column(attribute: str) -> str:
@@ -277,11 +277,16 @@ def _ie_names(attribute: str, ipv6: bool) -> list[str]:
 _TO_IPFIX = {(ipv6, aggregated): tuple((a, tuple(_ie_names(a, ipv6)))
                                        for a in _FLOW_FIELDS + (_AGGREGATED_FIELDS if aggregated else ()))
              for ipv6 in (False, True) for aggregated in (False, True)}
-_FROM_IPFIX = tuple((a, camel(a), a in _INT_FIELDS) for a in _FLOW_FIELDS + _AGGREGATED_FIELDS
-                    if a not in _ADDRESSES)
-_AGGREGATED_IES = tuple(camel(a) for a in _AGGREGATED_FIELDS)
-_ADDRESS_IES = tuple((a, (v4, v6) + (_SERVICE_IP_IES if a == "destination_cluster_ip" else ()))
-                     for a, (v4, v6, _) in _ADDRESSES.items())
+
+# How record_from_ipfix reads IPFIX values; the batch decoder (frames.py) applies the same rules
+# to whole columns. VALUE_IES: (attribute, IE name, is an integer) of every non-address
+# attribute; ADDRESS_IES: (attribute, IEs that may carry it, the first non-empty one wins);
+# AGGREGATED_IES: any of these in a record makes it an AggregatedFlowRecord.
+VALUE_IES = tuple((a, camel(a), a in _INT_FIELDS) for a in _FLOW_FIELDS + _AGGREGATED_FIELDS
+                  if a not in _ADDRESSES)
+AGGREGATED_IES = tuple(camel(a) for a in _AGGREGATED_FIELDS)
+ADDRESS_IES = tuple((a, (v4, v6) + (_SERVICE_IP_IES if a == "destination_cluster_ip" else ()))
+                    for a, (v4, v6, _) in _ADDRESSES.items())
 _UNSPECIFIED = frozenset({"0.0.0.0", "::"})
 
 
@@ -298,7 +303,9 @@ def _to_ipfix(record: FlowRecord) -> dict[str, Any]:
     return out
 
 
-def _address(raw: Any) -> str:
+def address_text(raw: Any) -> str:
+    """A decoded address IE as a record holds it: text, "" when missing, unspecified
+    (0.0.0.0 or ::, Antrea's "no Service") or of a length its type cannot have."""
     if raw is None or isinstance(raw, bytes):  # missing, or a length its type cannot have
         return ""
     if isinstance(raw, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
@@ -314,16 +321,16 @@ def record_from_ipfix(values: Mapping[str, Any]) -> FlowRecord:
     IEs that are missing take their zero value; IEs labkit does not model are ignored. Raises
     :class:`IPFIXError` when the 5-tuple is incomplete."""
     kwargs: dict[str, Any] = {}
-    for attribute, candidates in _ADDRESS_IES:
+    for attribute, candidates in ADDRESS_IES:
         value = ""
         for ie in candidates:
-            value = _address(values.get(ie))
+            value = address_text(values.get(ie))
             if value:
                 break
         kwargs[attribute] = value
-    aggregated = any(ie in values for ie in _AGGREGATED_IES)
-    for attribute, ie, is_int in _FROM_IPFIX:
-        if not aggregated and attribute in _AGGREGATED_SET:
+    aggregated = any(ie in values for ie in AGGREGATED_IES)
+    for attribute, ie, is_int in VALUE_IES:
+        if not aggregated and attribute in AGGREGATED_ATTRIBUTES:
             continue
         raw = values.get(ie)
         if raw is None or isinstance(raw, bytes):
@@ -402,9 +409,12 @@ def records_to_frame(records: Iterable[FlowRecord], *, datetimes: bool = True) -
 
 
 __all__ = [
+    "ADDRESS_IES",
     "AGENT_TEMPLATE_ID_IPV4",
     "AGENT_TEMPLATE_ID_IPV6",
+    "AGGREGATED_ATTRIBUTES",
     "AGGREGATED_COLUMNS",
+    "AGGREGATED_IES",
     "AggregatedFlowRecord",
     "DERIVED_COLUMNS",
     "ExportedRecord",
@@ -417,6 +427,8 @@ __all__ = [
     "PROTOCOL_NUMBERS",
     "PolicyType",
     "RuleAction",
+    "VALUE_IES",
+    "address_text",
     "camel",
     "column",
     "flow_record_template",

@@ -63,9 +63,10 @@ class KubeAPIServer:
         import uvicorn
 
         from .exec import exec_endpoint
+        from .traceflow import run_in_background
 
         creds = credentials.create(self.directory, self.lab.name)
-        self.store = KubeStore(self.lab)
+        self.store = KubeStore(self.lab, run_traceflow=run_in_background)
         self.lab.add_change_listener(self.store.refresh)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -114,8 +114,11 @@ class KubeStore:
     """What the API server reads and writes. ``lab`` is a :class:`labkit.Lab` (its ``lock``,
     ``state``, ``policy_set``, ``apply``, ``delete``, ``traceflow``, change listeners)."""
 
-    def __init__(self, lab: Any) -> None:
+    def __init__(self, lab: Any, run_traceflow: Callable[["KubeStore", Key, Any], Any] | None = None) -> None:
         self.lab = lab
+        # The Traceflow controller (labkit.kubeapi.traceflow.run_in_background), handed in by the
+        # server so that the store never imports the controllers that write into it.
+        self.run_traceflow = run_traceflow
         self.lock: threading.RLock = lab.lock
         self.rv = 1
         self.meta: dict[Key, Meta] = {}
@@ -498,9 +501,8 @@ class KubeStore:
         self.face[key] = obj
         self.meta[key] = m
         self._publish([Event(self.rv, "ADDED", key, obj)])
-        from .traceflow import run_in_background
-
-        run_in_background(self, key, spec)
+        if self.run_traceflow is not None:
+            self.run_traceflow(self, key, spec)
         return copy.deepcopy(obj)
 
     def _update_face(self, resource: Resource, key: Key, live: dict, body: dict, dry_run: bool) -> dict:

@@ -34,6 +34,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..flows import summary
+from ..flows.filters import filter_flows
 from ..flows.records import FlowRecord, records_to_frame
 from ._style import MUTED, VERDICT_STYLE, badge, esc
 
@@ -69,37 +70,6 @@ def flow_frame(source: Any) -> "pd.DataFrame":
     if records and not isinstance(records[0], FlowRecord):
         raise TypeError(f"cannot show {type(records[0]).__name__} as flows; give FlowRecords or a flow DataFrame")
     return records_to_frame(records)
-
-
-def filter_flows(frame: "pd.DataFrame", *, verdict: str = "all", namespace: str = "", text: str = "",
-                 hide_system: bool = True) -> "pd.DataFrame":
-    """The rows the table shows. ``verdict``: all, allow, drop, reject or denied (drop or reject);
-    ``namespace``: source or destination namespace; ``text``: a substring of the source,
-    destination, Service or policy names, ``!text`` for rows without it."""
-    rows = frame
-    if verdict == "denied":
-        rows = rows[rows["verdict"] != "allow"]
-    elif verdict != "all":
-        rows = rows[rows["verdict"] == verdict]
-    if namespace or hide_system:
-        src_ns = rows["source"].map(summary.namespace_of)
-        dst_ns = rows["destination"].map(summary.namespace_of)
-        if namespace:
-            rows = rows[(src_ns == namespace) | (dst_ns == namespace)]
-            src_ns, dst_ns = src_ns.loc[rows.index], dst_ns.loc[rows.index]
-        if hide_system:
-            rows = rows[~(src_ns.isin(summary.SYSTEM_NAMESPACES) | dst_ns.isin(summary.SYSTEM_NAMESPACES))]
-    text = text.strip()
-    if text:
-        negate = text.startswith("!")
-        needle = text[1:].strip() if negate else text
-        haystack = rows["source"] + " " + rows["destination"]
-        for col in ("destinationServicePortName", "ingressNetworkPolicyName", "egressNetworkPolicyName"):
-            if col in rows:
-                haystack = haystack + " " + rows[col]
-        hit = haystack.str.contains(needle, regex=False, case=False)
-        rows = rows[~hit if negate else hit]
-    return rows
 
 
 def _cell(col: str, row: Any) -> str:

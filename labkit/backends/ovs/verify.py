@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ...datapath.drift import FlowDrift
 from ...datapath.topology import Topology
@@ -27,12 +27,28 @@ from . import names
 from .daemons import OVSDB, VSWITCHD
 from .health import AGENT, PODSERVER
 
-DAEMONS = (OVSDB, VSWITCHD, AGENT, PODSERVER)
 from .flowinfo import describe_cookie
 from .realize import existing_netns
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backend import OvsBackend
+    from ...datapath.topology import NodeSpec
+    from .flowsync import FlowSync
+    from .health import Keeper
+    from .realize import Realization
+
+DAEMONS = (OVSDB, VSWITCHD, AGENT, PODSERVER)
+
+
+class VerifiedBackend(Protocol):
+    """What verify needs of the ovs backend (which passes itself; no import of it here)."""
+
+    lab: str
+    realization: "Realization"
+    keeper: "Keeper"
+    flowsync: "FlowSync"
+    policy_set: PolicySet | None
+
+    def compiled_text(self, policy_set: PolicySet, topology: Topology, node: "NodeSpec") -> str: ...
 
 
 def describe_drift(drift: FlowDrift, policy_set: PolicySet | None) -> list[str]:
@@ -47,7 +63,7 @@ def describe_drift(drift: FlowDrift, policy_set: PolicySet | None) -> list[str]:
     return lines
 
 
-def inspect(backend: "OvsBackend", topology: Topology, policy_set: PolicySet) -> tuple[list[Finding], dict]:
+def inspect(backend: VerifiedBackend, topology: Topology, policy_set: PolicySet) -> tuple[list[Finding], dict]:
     found: list[Finding] = []
     checked = {"nodes": 0, "flows": 0, "ports": 0, "pods": 0}
     realization = backend.realization
@@ -87,7 +103,7 @@ def inspect(backend: "OvsBackend", topology: Topology, policy_set: PolicySet) ->
     return found, checked
 
 
-def repair(backend: "OvsBackend", topology: Topology, policy_set: PolicySet, found: list[Finding]) -> dict:
+def repair(backend: VerifiedBackend, topology: Topology, policy_set: PolicySet, found: list[Finding]) -> dict:
     """Fix what ``found`` lists; returns {(node, component): what was done}."""
     done: dict[tuple[str, str], str] = {}
     realization = backend.realization
@@ -127,7 +143,7 @@ def repair(backend: "OvsBackend", topology: Topology, policy_set: PolicySet, fou
     return done
 
 
-def verify(backend: "OvsBackend", topology: Topology, policy_set: PolicySet, repair_: bool) -> VerifyReport:
+def verify(backend: VerifiedBackend, topology: Topology, policy_set: PolicySet, repair_: bool) -> VerifyReport:
     t0 = time.monotonic()
     found, checked = inspect(backend, topology, policy_set)
     report = VerifyReport("ovs", found, repair_, checked=checked)

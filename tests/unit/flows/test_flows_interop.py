@@ -16,6 +16,7 @@ import pytest
 
 from labkit.flows.ies import ANTREA_PEN, DEFAULT_REGISTRY, REVERSE_PEN, VMWARE_PEN
 from labkit.flows.ipfix import Decoder, Template, encode_message
+from labkit.flows.records import AggregatedFlowRecord, flow_record_template
 from labkit.flows.transport import IPFIXExporter
 
 FIELDS = ["sourceIPv4Address", "destinationIPv4Address", "sourceTransportPort",
@@ -305,27 +306,55 @@ def _find(tree: object, key: str) -> list:
     return found
 
 
-def test_tshark_decodes_labkit_udp_export(tmp_path: Path) -> None:
+# Wireshark's cflow dissector ignores templates of more than cflow.max_template_fields fields
+# (60 by default); the Flow Aggregator's template has 64 (docs/flows.md, "Wireshark").
+CFLOW_OPTIONS = ["-o", "cflow.max_template_fields:64"]
+
+
+def tshark_json(pcap: Path, *options: str) -> list:
     tshark = shutil.which("tshark")
     if tshark is None:
         pytest.skip("tshark is not installed (apt-get install tshark); it is the Wireshark "
                     "cross-check of labkit's IPFIX encoding")
-    # Capture what IPFIXExporter really sends, then replay it to tshark as a pcap.
+    result = subprocess.run([tshark, "-r", str(pcap), "-T", "json", "-d", "udp.port==4739,cflow", *options],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [p["_source"]["layers"]["cflow"] for p in json.loads(result.stdout, object_pairs_hook=_keep_duplicates)]
+
+
+def captured(tmp_path: Path, templates: list[Template], *records: dict) -> Path:
+    """A pcap of what IPFIXExporter really sends over UDP, one export per record."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind(("127.0.0.1", 0))
         sink.settimeout(2)
-        with IPFIXExporter(*sink.getsockname(), domain_id=11, templates=[TEMPLATE]) as exporter:
-            exporter.export([RECORD])
-            exporter.export([{**RECORD, "sourceTransportPort": 40001, "packetTotalCount": 43}])
-        datagrams = [sink.recv(65535), sink.recv(65535)]
+        with IPFIXExporter(*sink.getsockname(), domain_id=11, templates=templates) as exporter:
+            for record in records:
+                exporter.export([record])
+        datagrams = [sink.recv(65535) for _ in records]
     pcap = tmp_path / "labkit-ipfix.pcap"
     write_pcap(pcap, datagrams)
-    result = subprocess.run([tshark, "-r", str(pcap), "-T", "json", "-d", "udp.port==4739,cflow"],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    packets = json.loads(result.stdout, object_pairs_hook=_keep_duplicates)
-    assert len(packets) == 2
-    flows = [p["_source"]["layers"]["cflow"] for p in packets]
+    return pcap
+
+
+def test_tshark_decodes_the_flow_aggregators_template_given_max_template_fields(tmp_path: Path) -> None:
+    template = flow_record_template(256, aggregated=True)
+    assert len(template.fields) == 64  # more than Wireshark's default limit of 60
+    record = AggregatedFlowRecord("10.10.0.1", "10.10.1.2", 40000, 80, 6, source_pod_name="client",
+                                  packet_total_count=42, throughput=8000)
+    pcap = captured(tmp_path, [template], record.to_ipfix())
+    default, = tshark_json(pcap)
+    assert _find(default, "cflow.srcport") == []
+    assert any("More entries (64) than we can handle" in m for m in _find(default, "_ws.expert.message"))
+    flows, = tshark_json(pcap, *CFLOW_OPTIONS)
+    assert _find(flows, "cflow.srcport") == ["40000"] and _find(flows, "cflow.dstport") == ["80"]
+    assert _find(flows, "cflow.srcaddr") == ["10.10.0.1"] and _find(flows, "cflow.protocol") == ["6"]
+    assert _find(flows, "_ws.expert.message") == []
+
+
+def test_tshark_decodes_labkit_udp_export(tmp_path: Path) -> None:
+    pcap = captured(tmp_path, [TEMPLATE], RECORD, {**RECORD, "sourceTransportPort": 40001, "packetTotalCount": 43})
+    flows = tshark_json(pcap, *CFLOW_OPTIONS)
+    assert len(flows) == 2
     assert _find(flows, "cflow.od_id") == ["11", "11"]
     assert _find(flows, "cflow.sequence") == ["0", "1"]
     assert _find(flows, "cflow.srcaddr") == ["10.10.0.1", "10.10.0.1"]

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from labkit.flows import transport
+from labkit.flows.exporter import export_records
 from labkit.flows.ies import IPFIXError
 from labkit.flows.ipfix import Template, encode_message, split_stream
+from labkit.flows.records import ExportedRecord, FlowRecord
 from labkit.flows.transport import IPFIXCollector, IPFIXExporter
 
 FIELDS = ["sourceIPv4Address", "destinationIPv4Address", "sourceTransportPort",
@@ -31,19 +30,6 @@ def flow(n: int) -> dict:
             "flowEndSeconds": 1_700_000_005, "sourcePodNamespace": "x", "sourcePodName": f"a-{n}",
             "destinationPodName": "web-0", "ingressNetworkPolicyName": "allow-web",
             "ingressNetworkPolicyRuleAction": 1, "flowType": 2}
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.fixture
-def no_leaks() -> Iterator[None]:
-    """Fails the test if it leaves a thread or a file descriptor behind."""
-    threads, fds = set(threading.enumerate()), open_fds()
-    yield
-    assert set(threading.enumerate()) <= threads
-    assert open_fds() == fds
 
 
 @pytest.mark.parametrize("protocol", ["udp", "tcp"])
@@ -240,3 +226,26 @@ def test_exporter_message_is_what_the_codec_builds() -> None:
 
 def test_module_exports() -> None:
     assert set(transport.__all__) <= set(dir(transport))
+
+
+def test_udp_export_of_a_record_longer_than_a_message_sends_nothing(no_leaks: None) -> None:
+    """Issue 12 item 8: the whole export is checked before anything is sent (all or nothing)."""
+    small = [ExportedRecord(node, float(i), FlowRecord("10.0.0.1", "10.0.0.2", 40000 + i, 80, 6))
+             for i, node in enumerate(["kind-worker", "kind-worker2", "kind-worker"])]
+    huge = ExportedRecord("kind-worker2", 9.0, FlowRecord("10.0.0.1", "10.0.0.3", 1, 80, 6,
+                                                          source_pod_name="p" * 1500))
+    exports = [*small, huge]
+    with IPFIXCollector() as collector:
+        with pytest.raises(IPFIXError, match=r"kind-worker2: .*record 3 is 1\d\d\d octets: with the message "
+                                             r"and set headers \(20\) it cannot fit a 1400-octet message.*"
+                                             r"export over TCP.*nothing was sent"):
+            export_records(exports, *collector.address)
+        with IPFIXExporter(*collector.address, templates=[TEMPLATE]) as exporter:
+            with pytest.raises(IPFIXError, match="record 1 is .* cannot fit"):
+                exporter.export([flow(1), {**flow(2), "sourcePodName": "p" * 1500}])
+            assert exporter.messages_sent == 0 and exporter.sequence_number == 0
+        time.sleep(0.2)
+        assert collector.records() == [] and collector.errors == []
+    with IPFIXCollector(protocol="tcp") as collector:  # 65,535-octet messages: it fits
+        assert export_records(exports, *collector.address, protocol="tcp") == {"kind-worker": 2, "kind-worker2": 2}
+        assert len(collector.wait_for(4)) == 4
