@@ -136,13 +136,18 @@ def cmd_up(args) -> int:
     if args.from_snapshot and args.kube_api:
         raise LabkitError("--kube-api does not serve a lab loaded --from-snapshot yet; leave out --kube-api "
                           "(matrix, lint and diff work on the snapshot lab)")
-    if args.kube_api:
+    backend = args.backend if args.backend != "auto" else ("ovs" if ovs_available()[0] else "sim")
+    if args.kube_api or (backend == "ovs" and not args.from_snapshot):
+        # A background owner holds the live lab (labkit.owner): later commands run in it instead of
+        # rebuilding it. An ovs lab always gets one, since its namespaces and daemons live exactly as
+        # long as the process that owns them (issue 13); --kube-api serves it to kubectl as well.
         from .owner import start
 
-        record = start(directory, args.name, args.backend, args.profile, options, kube_api=True)
-        print(f"lab {args.name!r} is up: backend {args.backend}, owner pid {record.pid}, Kubernetes API on "
-              f"https://127.0.0.1:{record.kube_api_port} (state in {directory})")
-        print(f"export KUBECONFIG={record.kubeconfig}")
+        record = start(directory, args.name, backend, args.profile, options, kube_api=args.kube_api)
+        api = f", Kubernetes API on https://127.0.0.1:{record.kube_api_port}" if args.kube_api else ""
+        print(f"lab {args.name!r} is up: backend {backend}, owner pid {record.pid}{api} (state in {directory})")
+        if args.kube_api:
+            print(f"export KUBECONFIG={record.kubeconfig}")
         return 0
     if args.backend == "kind":
         options["progress"] = lambda event: print(f"  {event}", file=sys.stderr)
@@ -458,7 +463,9 @@ def _diff_lab(args) -> Lab:
         return Lab.from_snapshot(args.from_snapshot, name=args.name)
     if args.profile:
         return Lab(profile=args.profile, name=args.name)
-    return _load(args)
+    # lab.diff is the engine's: the lab's objects are enough, its backend (maybe an owner's live ovs
+    # lab) is never touched.
+    return Lab.resume(args.name, args.state_dir, start=False)
 
 
 def _probe(text: str) -> tuple:

@@ -618,8 +618,9 @@ class Lab:
         return path
 
     @classmethod
-    def resume(cls, name: str = "lab", state_dir: str | os.PathLike | None = None) -> "Lab":
-        """Rebuild a lab saved by :meth:`save` (the CLI does this for every command).
+    def resume(cls, name: str = "lab", state_dir: str | os.PathLike | None = None, start: bool = True) -> "Lab":
+        """Rebuild a lab saved by :meth:`save` (the CLI does this for every command without a live
+        owner; ``start=False``: the model only, e.g. for ``lab.diff``, which needs no backend).
 
         Backends that can take over a cluster still running (kind: the Resumable capability)
         re-attach to it; the others (sim, and ovs, whose lab lives in the process that started it)
@@ -642,7 +643,7 @@ class Lab:
         lab.state.generation_hints = dict(record.get("generations", {}))  # metadata.generation survives
         if record.get("manifests"):
             lab._apply_items(load_manifest_docs(documents_from_data(record["manifests"], source=str(path))))
-        if record.get("running", True):
+        if start and record.get("running", True):
             lab.backend = _make_backend(lab.backend_name, lab)
             if has(lab.backend, Resumable):
                 require(lab.backend, Resumable).attach(lab.state, lab.policy_set)

@@ -104,7 +104,12 @@ def policies(state: ClusterState, policy_set: "PolicySet",
     rows.sort(key=lambda r: r["_order"])
     for r in rows:
         del r["_order"]
-    return _nullable_numbers(_frame(rows, POLICY_COLUMNS), ("tier_priority", "priority"))
+    frame = _nullable_numbers(_frame(rows, POLICY_COLUMNS), ("tier_priority", "priority"))
+    # Antrea writes no status on a K8s NetworkPolicy: its phase and Realizable are missing, shown
+    # as <NA> as kubectl shows an absent column value, never as NaN.
+    for column in ("phase", "realizable"):
+        frame[column] = frame[column].astype("string")
+    return frame
 
 
 def _nullable_numbers(frame: "pd.DataFrame", columns: tuple[str, ...]) -> "pd.DataFrame":

@@ -82,12 +82,13 @@ def output(argv: Sequence[str], netns: str | None = None, **kwargs) -> str:
 
 def spawn(argv: Sequence[str], netns: str | None = None, *, env: Mapping[str, str] | None = None,
           stdout: int | None = subprocess.DEVNULL, stderr: int | None = subprocess.PIPE,
-          text: bool = False, cwd: str | None = None, new_session: bool = True) -> subprocess.Popen:
+          text: bool = False, cwd: str | None = None, new_session: bool = True,
+          stdin: int | None = subprocess.DEVNULL) -> subprocess.Popen:
     """Start a long-running process (inside ``netns`` if given) in its own session, so a signal to
     the caller's process group never reaches it and :func:`terminate` stops exactly it."""
     full = in_netns(netns, argv)
     try:
-        return subprocess.Popen(full, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+        return subprocess.Popen(full, stdout=stdout, stderr=stderr, stdin=stdin,
                                 env={**os.environ, **(env or {})}, start_new_session=new_session, text=text,
                                 cwd=cwd)
     except OSError as exc:

@@ -2,7 +2,9 @@
 
 Without an owner every ``labkit`` command rebuilds the lab from ``<state>/lab.json``
 (``Lab.resume``). A lab that serves a Kubernetes API (``labkit up --kube-api``) needs one live
-Lab that both faces change, so ``labkit up --kube-api`` starts an owner process that
+Lab that both faces change, and an ovs lab lives exactly as long as the process that owns its
+namespaces and daemons, so ``labkit up --kube-api`` and ``labkit up --backend ovs`` start an owner
+process that
 
 * builds and starts the Lab (any backend: nothing here is backend-specific), serves its
   Kubernetes API, saves ``lab.json`` after every change;

@@ -111,7 +111,7 @@ def forward(argv: list[str], args: Any, state_dir: Path) -> int | None:
     if client is None:
         raise LabStateError(f"lab {state_dir.name!r} is owned by process {record.pid}, which is not running any "
                             f"more (see {state_dir / 'owner.log'}); remove the lab with 'labkit down --name "
-                            f"{state_dir.name}' and start it again with 'labkit up --kube-api'")
+                            f"{state_dir.name}' and start it again with 'labkit up'")
     stdin = sys.stdin.read() if "-" in (getattr(args, "filename", None) or []) else None
     code, out, err = client.run(_absolute(argv, args), stdin)
     sys.stdout.write(out)

@@ -17,13 +17,13 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .._util import proc as cmd
 from ..errors import LabkitError, LabStateError
 from .control import MAX_MESSAGE, _recv_line, attach, host, send
 from .record import LOG, OwnerRecord, read_record, remove_record, socket_path, write_record
@@ -52,8 +52,7 @@ def start(state_dir: str | os.PathLike, name: str, backend: str = "sim", profile
         argv.append("--kube-api")
     logfile = open(state_dir / LOG, "ab")
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
-                                start_new_session=True, close_fds=True, cwd="/")
+        proc = cmd.spawn(argv, stdout=logfile, stderr=logfile, cwd="/")
     finally:
         logfile.close()
     deadline = time.monotonic() + timeout_s

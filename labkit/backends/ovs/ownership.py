@@ -172,10 +172,8 @@ class Ownership:
             # library (a few MiB), and loads labkit's sweep only if it has to reap. Its stdin is a
             # pipe from this process: end of file there means this process is gone, however it went
             # (the write end is close-on-exec, so no daemon started later inherits it).
-            self._reaper = subprocess.Popen(
-                [sys.executable, str(REAPER), self.lab, str(os.getpid()), str(self.state_dir)],
-                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-                cwd=str(Path(__file__).resolve().parents[3]))
+            self._reaper = cmd.spawn([sys.executable, str(REAPER), self.lab, str(os.getpid()), str(self.state_dir)],
+                                     stdin=subprocess.PIPE, stderr=log, cwd=str(Path(__file__).resolve().parents[3]))
         self.register()
 
     def release(self) -> None:

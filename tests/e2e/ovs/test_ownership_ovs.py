@@ -116,22 +116,34 @@ def test_a_sigkilled_owner_leaks_nothing(tmp_path):
     assert not lab_is_running(name)
 
 
-def test_two_labkit_commands_on_one_lab_take_turns(tmp_path):
-    """Two `labkit matrix` on one ovs lab at once used to collide (both rebuild the lab: `ovsdb-tool:
-    failed to lock lockfile`); the second now waits for the first."""
+def vswitchd_pids(state_dir) -> dict[str, str]:
+    return {p.parent.parent.name: p.read_text().strip() for p in state_dir.glob("ovs/*/run/ovs-vswitchd.pid")}
+
+
+def test_labkit_commands_share_one_live_ovs_lab(tmp_path):
+    """`labkit up --backend ovs` leaves the lab in a background owner (issue 13, item 7): later
+    commands run there, none rebuilds the lab (the same OVS daemons answer every one), and two
+    commands at once used to collide (both rebuilt it: `ovsdb-tool: failed to lock lockfile`)."""
     require_ovs()
     name = f"cli{os.getpid() % 10000}"
     root = tmp_path / "state"
     up = cli("up", "--backend", "ovs", "--profile", "workshop", "--name", name, state_root=root)
     assert up.returncode == 0, up.stderr
+    assert "owner pid" in up.stdout, up.stdout
     try:
+        before = vswitchd_pids(root / name)
+        assert len(before) == 3, before
         both = [subprocess.Popen([sys.executable, "-m", "labkit.cli", "matrix", "--name", name], cwd=REPO, text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  env={**os.environ, "LABKIT_STATE_DIR": str(root)}) for _ in range(2)]
         outs = [p.communicate(timeout=180) for p in both]
         assert [p.returncode for p in both] == [0, 0], outs
         assert outs[0][0] == outs[1][0] and "81 allow" in outs[0][0], outs
-        assert any("waiting for another labkit command" in err for _, err in outs), outs
+        applied = cli("apply", "--name", name, "-f", str(REPO / "policies" / "deny-all.yaml"), state_root=root)
+        assert applied.returncode == 0, applied.stderr
+        after = cli("matrix", "--name", name, state_root=root)
+        assert after.returncode == 0 and "81 allow" not in after.stdout, after.stdout
+        assert vswitchd_pids(root / name) == before  # one lab all along: nothing was rebuilt
     finally:
         down = cli("down", "--name", name, state_root=root)
         assert down.returncode == 0, down.stderr
