@@ -9,7 +9,6 @@ Runtime: about 85 s on the 2-core machine (three labs, one of them the notebook'
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -170,19 +169,6 @@ def test_sampling_changes_no_verdict_and_no_traceflow(flows_lab, run):
                 predicted = predict_traceflow(flows_lab.state, flows_lab.explain(src, dst, 6379))
                 assert [(n, o.to_dict()) for n, o in real.observations] == \
                        [(n, o.to_dict()) for n, o in predicted.observations], f"{src} -> {dst}"
-
-
-def test_notebook_05_runs_on_ovs(jupyter_env, tmp_path, monkeypatch):
-    require_ovs()
-    from labkit.testing import run_notebook
-
-    monkeypatch.setenv("LABKIT_STATE_DIR", str(tmp_path))
-    nb = run_notebook(ROOT / "notebooks" / "05-flow-visibility.ipynb", {"BACKEND": "ovs", "SOLVE": True},
-                      timeout_s=300)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
-    assert json.dumps(outputs).count("passed") >= 3
-    assert_no_leaks("flows", tmp_path / "flows")
 
 
 def test_benchmark_loses_nothing_small(tmp_path):

@@ -161,21 +161,3 @@ def test_dpu_keeps_policy_when_the_host_is_compromised(nic_lab):
         assert (host.exit == 0).all(), host.to_string()
     finally:
         nic_lab.delete("acnp/block-z-to-x")
-
-
-@pytest.mark.slow
-def test_notebook_08_runs_on_ovs_with_the_solution(jupyter_env):
-    """The notebook with BACKEND="ovs": its own check cells assert the measured report and the DPU attack."""
-    import json
-    from pathlib import Path
-
-    from labkit.testing import run_notebook
-
-    require_ovs()
-    nb = run_notebook(Path(__file__).resolve().parents[3] / "notebooks" / "08-smartnic-offload.ipynb",
-                      {"BACKEND": "ovs", "SOLVE": True}, timeout_s=300)
-    outputs = json.dumps([o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])])
-    assert "Exercise 8: passed" in outputs
-    assert "packets_nic" in outputs and "blocked: the switch runs on the DPU" in outputs
-    assert "pf0vf0" in outputs and "unsupported action" in outputs
-    assert not [ns for ns in _netns() if ns.startswith("lk-smartnic.")]
