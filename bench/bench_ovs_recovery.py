@@ -34,17 +34,7 @@ from labkit import Lab
 from labkit.backends.ovs.daemons import OVSDB, VSWITCHD
 from labkit.backends.ovs.health import REPAIRED
 
-GUARD = """
-apiVersion: crd.antrea.io/v1beta1
-kind: ClusterNetworkPolicy
-metadata: {name: guard-x}
-spec:
-  priority: 5
-  appliedTo: [{namespaceSelector: {matchLabels: {ns: x}}}]
-  ingress:
-  - {action: Drop, name: no-y, from: [{namespaceSelector: {matchLabels: {ns: y}}}], ports: [{protocol: TCP, port: 80}]}
-  - {action: Reject, name: no-z, from: [{namespaceSelector: {matchLabels: {ns: z}}}], ports: [{protocol: TCP, port: 80}]}
-"""
+GUARD = str(Path(__file__).resolve().parents[1] / "policies" / "guard-x.yaml")  # y dropped, z rejected on TCP/80
 
 
 def correct_matrix(lab: Lab) -> float:

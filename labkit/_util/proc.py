@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
 
 from ..errors import CommandError, CommandFailure
@@ -118,10 +119,25 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str, interva
         time.sleep(interval_s)
 
 
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def missing_tools(*tools: str) -> list[str]:
     """The tools of ``tools`` found neither on PATH nor in /usr/sbin."""
     return [t for t in tools if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
 
 
-__all__ = ["run", "output", "spawn", "terminate", "wait_for", "in_netns", "missing_tools", "describe",
+__all__ = ["run", "output", "spawn", "terminate", "wait_for", "pid_alive", "in_netns", "missing_tools", "describe",
            "DEFAULT_TIMEOUT_S"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import signal
 
-from .._util.proc import run
+from .._util.proc import pid_alive, run
 
 NETNS_PREFIX = "lkenc-"  # every namespace this package creates starts with it
 
@@ -29,7 +29,7 @@ def sweep(prefix: str = NETNS_PREFIX) -> list[str]:
         if not ns.startswith(prefix):
             continue
         owner = ns[len(prefix):].split("-", 1)[0]
-        if owner.isdigit() and _alive(int(owner)):
+        if owner.isdigit() and pid_alive(int(owner)):
             continue
         for pid in run(["ip", "netns", "pids", ns], check=False).stdout.split():
             try:
@@ -40,12 +40,4 @@ def sweep(prefix: str = NETNS_PREFIX) -> list[str]:
         removed.append(ns)
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True

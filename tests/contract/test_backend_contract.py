@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,19 +20,7 @@ from labkit.backends.base import (AttacksHost, Captures, DumpsFlows, Encrypts, E
 from labkit.backends.registry import backend_classes, require
 from labkit.flows import TrafficProfile, TrafficRule
 
-# y may not reach x on TCP/80 (Drop), z is rejected; everything else stays allowed.
-POLICY = """
-apiVersion: crd.antrea.io/v1beta1
-kind: ClusterNetworkPolicy
-metadata: {name: contract-guard-x}
-spec:
-  priority: 5
-  tier: application
-  appliedTo: [{namespaceSelector: {matchLabels: {ns: x}}}]
-  ingress:
-  - {action: Drop, name: no-y, from: [{namespaceSelector: {matchLabels: {ns: y}}}], ports: [{protocol: TCP, port: 80}]}
-  - {action: Reject, name: no-z, from: [{namespaceSelector: {matchLabels: {ns: z}}}], ports: [{protocol: TCP, port: 80}]}
-"""
+POLICY = str(Path(__file__).resolve().parents[2] / "policies" / "guard-x.yaml")  # y dropped, z rejected on TCP/80
 
 
 def able(capability: type) -> list[str]:
@@ -111,7 +100,7 @@ def test_explains(guarded):
                            guarded.explain("x/a", "y/a"))
     assert (drop.verdict, reject.verdict, allow.verdict) == ("drop", "reject", "allow")
     assert drop.deciding.direction == "Ingress" and drop.deciding.rule.rule_name == "no-y"
-    assert reject.deciding.rule.policy_ref.endswith("contract-guard-x") and reject.deciding.rule.rule_name == "no-z"
+    assert reject.deciding.rule.policy_ref.endswith("guard-x") and reject.deciding.rule.rule_name == "no-z"
     assert allow.egress.action == allow.ingress.action == "Allow"
 
 
@@ -121,7 +110,7 @@ def test_traceflows(guarded):
     src, dst = cross_node_pair(guarded, "y", "x")
     dropped = guarded.traceflow(src, dst, port=80)
     assert dropped.phase == "Succeeded" and dropped.final_action == "Dropped"
-    assert any(o.network_policy.endswith("contract-guard-x") and o.network_policy_rule == "no-y"
+    assert any(o.network_policy.endswith("guard-x") and o.network_policy_rule == "no-y"
                for _, o in dropped.observations)
     src, dst = cross_node_pair(guarded, "x", "y")
     delivered = guarded.traceflow(src, dst, port=80)
@@ -137,7 +126,7 @@ def test_dumps_flows(guarded):
         return
     flows = guarded.dump_flows(node)
     assert {"table", "priority", "match", "actions", "n_packets", "policy", "rule"} <= set(flows.columns)
-    mine = flows[flows.policy.fillna("").str.endswith("contract-guard-x")]
+    mine = flows[flows.policy.fillna("").str.endswith("guard-x")]
     assert len(mine) and set(mine.table) & {"IngressRule", "IngressMetric"}
     ingress = guarded.dump_flows(node, table="IngressRule")
     assert len(ingress) and set(ingress.table) == {"IngressRule"}
@@ -208,7 +197,7 @@ def test_generates_traffic(guarded):
     denied = flows[(flows.sourcePodName == "a") & (flows.destinationPodName == "a")
                    & (flows.sourcePodNamespace == "y")]
     assert len(allowed) and len(denied)
-    assert set(denied.ingressNetworkPolicyName) == {"contract-guard-x"}
+    assert set(denied.ingressNetworkPolicyName) == {"guard-x"}
     assert set(denied.ingressNetworkPolicyRuleName) == {"no-y"}
 
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._util.proc import run
+from ..._util.proc import pid_alive, run
 from ...errors import CommandError
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
@@ -162,19 +162,6 @@ class OvsInstance:
         return run(["ovs-appctl", "-t", self.vswitchd_ctl, *args], timeout_s=timeout_s, env=self.env).stdout
 
 
-def pid_alive(pid: int) -> bool:
-    """True if ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def kill_pid(pid: int, grace_s: float = 2.0) -> None:

@@ -26,22 +26,11 @@ from labkit.backends.ovs.names import pod_netns
 from labkit.backends.ovs.ofclient import table_counts
 from labkit.datapath.pipeline import table_id
 
-from ovs_support import assert_no_leaks, require_ovs
+from ovs_support import REPO, assert_no_leaks, require_ovs
 
 pytestmark = [pytest.mark.root]
 
-# x is guarded: y may not reach it on TCP/80 (Drop), z is rejected; the rest stays allowed.
-GUARD = """
-apiVersion: crd.antrea.io/v1beta1
-kind: ClusterNetworkPolicy
-metadata: {name: guard-x}
-spec:
-  priority: 5
-  appliedTo: [{namespaceSelector: {matchLabels: {ns: x}}}]
-  ingress:
-  - {action: Drop, name: no-y, from: [{namespaceSelector: {matchLabels: {ns: y}}}], ports: [{protocol: TCP, port: 80}]}
-  - {action: Reject, name: no-z, from: [{namespaceSelector: {matchLabels: {ns: z}}}], ports: [{protocol: TCP, port: 80}]}
-"""
+GUARD = str(REPO / "policies" / "guard-x.yaml")  # x guarded on TCP/80: y dropped, z rejected
 ISOLATE_X = """
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

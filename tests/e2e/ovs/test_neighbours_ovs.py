@@ -18,22 +18,12 @@ from labkit import Lab
 from labkit.backends.ovs import neigh
 from labkit.backends.ovs.names import pod_netns
 
-from ovs_support import assert_no_leaks, require_ovs
+from ovs_support import REPO, assert_no_leaks, require_ovs
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 PODS_PER_NODE = 36  # 2 workers x 36 pods: 2 x 36 x 35 = 2,520 same-node pairs, above gc_thresh3 (1,024)
-GUARD = """
-apiVersion: crd.antrea.io/v1beta1
-kind: ClusterNetworkPolicy
-metadata: {name: guard-x}
-spec:
-  priority: 5
-  appliedTo: [{namespaceSelector: {matchLabels: {ns: x}}}]
-  ingress:
-  - {action: Drop, name: no-y, from: [{namespaceSelector: {matchLabels: {ns: y}}}], ports: [{protocol: TCP, port: 80}]}
-  - {action: Reject, name: no-z, from: [{namespaceSelector: {matchLabels: {ns: z}}}], ports: [{protocol: TCP, port: 80}]}
-"""
+GUARD = str(REPO / "policies" / "guard-x.yaml")  # x guarded on TCP/80: y dropped, z rejected
 
 
 def many_pods(n: int) -> str:
