@@ -34,6 +34,29 @@ KEEP_ALIVE_S = 30
 STARTUP_TIMEOUT_S = 15.0
 
 
+def _server_class() -> type:
+    """uvicorn's Server, stopping without waiting out idle keep-alive TLS connections.
+
+    uvicorn's graceful shutdown closes an idle connection's transport and then waits for it to be
+    gone; over TLS, asyncio closes with a close_notify and waits for the client's, which an idle
+    client (a ``requests`` session, an informer between watches) never sends, so ``lab.stop()``
+    took the whole ``timeout_graceful_shutdown`` (2 s). Idle HTTP connections are aborted here; a
+    request still being answered, and an exec WebSocket, keep their grace period."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            for connection in list(self.server_state.connections):
+                if not hasattr(connection, "cycle"):  # not an HTTP/1.1 protocol (a WebSocket)
+                    continue
+                cycle = connection.cycle
+                if cycle is None or cycle.response_complete:
+                    connection.transport.abort()
+            await super().shutdown(sockets)
+
+    return Server
+
+
 class KubeAPIServer:
     def __init__(self, lab: Any, directory: str | os.PathLike, port: int = 0) -> None:
         self.lab = lab
@@ -81,7 +104,7 @@ class KubeAPIServer:
                                 log_level="critical", access_log=False, lifespan="off",
                                 limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_S,
                                 ws="websockets-sansio", ws_max_size=1024 * 1024, timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
+        self._server = _server_class()(config)
         server = self._server
 
         def run() -> None:

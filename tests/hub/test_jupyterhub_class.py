@@ -1,20 +1,23 @@
 """A class on JupyterHub (issue 14, item 4), end to end: the hub of ``deploy/jupyterhub/`` on
 127.0.0.1 and random free ports, three learners and a trainer.
 
-Each learner's server starts on their own workspace (``labkit course init`` before the spawn); each
-runs notebook 02 in a kernel of their server, cell by cell as Run All does, and only alice solves it;
+The three arrive together: their servers spawn at once, each on their own workspace (``labkit
+course init`` before the spawn), and the three run notebook 02 at the same time, each in a kernel
+of their server, cell by cell as Run All does, and only alice solves it;
 every cell runs in all three (checks report, they do not halt). The trainer logs in through the
 form, opens the trainer page (a hub-managed service, behind the hub's OAuth) and the board shows
 exactly that: alice passed Exercise 2 at her first attempt, bob and carol have it "not yet"; a
 learner is refused the page. Then the hub stops and takes every process it started with it.
 
-Runtime: about 40 s (hub start ~3 s, three spawns, three kernels running notebook 02).
+Runtime: about 40 s one learner after the other (hub start ~3 s, three spawns, three kernels running
+notebook 02), about 30 s as they run here, together.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -40,16 +43,20 @@ def hub(tmp_path):
 
 
 def test_three_learners_run_notebook_02_and_the_trainer_sees_exactly_that(hub):
-    for name in hub.learners:
-        print(f"{name}'s server ready in {hub.spawn(name):.1f} s")
-        workspace = hub.directory / "homes" / name / "labkit-course"
-        assert (workspace / "02-antrea-native-policies.ipynb").exists() and (workspace / ".labkit").is_dir()
+    # The class arrives at once: three servers spawned together, then the three run 02 together.
+    with ThreadPoolExecutor(max_workers=len(hub.learners)) as pool:
+        for name, seconds in zip(hub.learners, pool.map(hub.spawn, hub.learners)):
+            print(f"{name}'s server ready in {seconds:.1f} s")
+            workspace = hub.directory / "homes" / name / "labkit-course"
+            assert (workspace / "02-antrea-native-policies.ipynb").exists() and (workspace / ".labkit").is_dir()
 
-    runs = {}
-    for name in hub.learners:
-        runs[name] = hub.run_notebook(name, "02-antrea-native-policies.ipynb",
-                                      {"SOLVE": True} if name == "alice" else None, then="print(lab.name)")
-        print(f"{name}: notebook 02 in {runs[name].seconds:.1f} s")
+        def run(name: str):
+            return hub.run_notebook(name, "02-antrea-native-policies.ipynb",
+                                    {"SOLVE": True} if name == "alice" else None, then="print(lab.name)")
+
+        runs = dict(zip(hub.learners, pool.map(run, hub.learners)))
+    for name, run_ in runs.items():
+        print(f"{name}: notebook 02 in {run_.seconds:.1f} s")
     notebook = json.loads((hub.directory / "homes" / "bob" / "labkit-course" / "02-antrea-native-policies.ipynb").read_text())
     code_cells = sum(1 for cell in notebook["cells"] if cell["cell_type"] == "code")
     for name, run in runs.items():

@@ -55,11 +55,19 @@ def _window(lab: Lab, seconds: float = 2.0, **traffic) -> None:
 
 
 def _stable_report(lab: Lab, **kwargs):
-    """A report whose pmd counters did not move while it was read (stray IPv6 ND/MLD packets can)."""
+    """A report whose pmd counters and datapath flow counters did not move while it was read.
+
+    Stray IPv6 ND/MLD packets can arrive at any moment, and the counters and the flows are two
+    separate reads (``dpif-netdev/pmd-stats-show`` and ``dpctl/dump-flows``): a packet between
+    them shows in one and not the other, so both have to hold still across two reports."""
+
+    def seen(report):
+        return [(n.counters, sum(d.flow.packets for d in n.decisions)) for n in report.nodes]
+
     for _ in range(10):
         report = lab.offload_report(**kwargs)
         again = lab.offload_report(**kwargs)
-        if [n.counters for n in report.nodes] == [n.counters for n in again.nodes]:
+        if seen(report) == seen(again):
             return report
         time.sleep(0.2)
     raise AssertionError("pmd counters kept moving")

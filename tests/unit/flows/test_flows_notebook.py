@@ -6,7 +6,6 @@ project venv), so the kernel imports this checkout's labkit.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,6 @@ HEADINGS = ("## Overview", "## Prerequisites", "## Imports", "## Exercise", "## 
 
 def run(solve: bool):
     return run_notebook(NOTEBOOK, {"BACKEND": "sim", "SOLVE": solve})
-
-
-def test_notebook_runs_with_the_solution(jupyter_env):
-    nb = run(solve=True)
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = json.dumps(outputs)
-    assert text.count("passed") >= 3  # the recommendation check, and both exercise checks
-    assert "application/vnd.jupyter.widget-view+json" in text  # the flow table and figures
-    assert "default-deny" in text and "recommend-k8s-np-default-deny" in text
 
 
 def test_the_exercise_check_fails_until_it_is_done(jupyter_env):

@@ -2,15 +2,14 @@
 
 The same machinery as tests/notebooks/test_notebooks.py, applied to 09:
 
-* with ``SOLVE = True`` it runs top to bottom: flows into NSX, plan, preview, push, the planned
-  policy verified, the probes seen blocked by it, a new version's connection blocked and seen,
-  then allowed by a re-plan that adds two rules;
+* with ``SOLVE = True`` it runs top to bottom (flows into NSX, plan, preview, push, the planned
+  policy verified, a new version's connection blocked, then allowed by a re-plan): that run, and
+  what it must show, is tests/notebooks/test_notebooks.py's, shared with the whole course;
 * with ``SOLVE = False`` the exercise check fails (CheckFailed, in a grading run) on exactly that connection.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,6 @@ from nbclient.exceptions import CellExecutionError
 from labkit.testing import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[3] / "notebooks" / "09-flows-to-nsx-segmentation.ipynb"
-
-
-@pytest.mark.slow
-def test_notebook_09_runs_with_the_solution(jupyter_env):
-    try:
-        nb = run_notebook(NOTEBOOK, {"BACKEND": "sim", "SOLVE": True})
-    except CellExecutionError as exc:
-        pytest.fail(f"{NOTEBOOK.name} failed:\n{exc}", pytrace=False)
-    text = json.dumps([o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])])
-    assert "planned policy: passed" in text and "Exercise 9: passed" in text and "TCP/8080" in text
-    assert "Preview: ok" in text and "realization SUCCESS" in text and "default-drop" in text
-    assert "application/vnd.jupyter.widget-view+json" in text  # the console was shown
-    assert "allow-backend-api-to-data-redis-egress" in text  # the re-plan's diff
 
 
 @pytest.mark.slow
