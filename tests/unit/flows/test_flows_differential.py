@@ -281,7 +281,7 @@ ZERO_LENGTH_TEMPLATE = (struct.pack("!HHIII", 10, 36, 0, 0, 1) + struct.pack("!H
                         + struct.pack("!HH", 300, 8) + b"\x01\x02\x03\x04")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @example([ZERO_LENGTH_TEMPLATE, ZERO_LENGTH_TEMPLATE])
 @given(units())
 def test_feed_and_feed_frame_agree_within_time_and_memory(worker: Worker, batch: list[bytes]) -> None:
