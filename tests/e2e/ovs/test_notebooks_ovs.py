@@ -6,11 +6,12 @@ grading run; its check cells then compare what the lab measured with real packet
 against the same hand-written truths as on sim. A green run also means the notebook's last cell
 (``lab.stop()``) left no namespace behind.
 
-The notebooks run three at a time (each in its own kernel and its own uniquely named lab, as three
-learners on one VM would): on ovs a notebook mostly waits (a dropped probe is a 1 s timeout, flow
-records wait for OVS's IPFIX export), so the other kernels use the idle CPU. On the 2-core CI
-machine the ten take about 175 s one after the other (00 9 s, 01 16 s, 02 20 s, 03 10 s, 04 12 s,
-05 34 s, 06 11 s, 07 18 s, 08 12 s, 09 29 s) and about 90 s three at a time.
+The notebooks run one after the other (about 175 s on the 2-core CI machine: 00 9 s, 01 16 s,
+02 20 s, 03 10 s, 04 12 s, 05 34 s, 06 11 s, 07 18 s, 08 12 s, 09 29 s). Three at a time took
+66-87 s, but in 3 of 14 such runs one notebook stood still for minutes (twice with the clients in
+threads of one process, the kernel idle while its client waited; once with a process each, inside
+the whole suite, ~300 s, then it passed). Until that is understood the suite takes the predictable
+path (``AT_ONCE``; docs/course.md, known limits).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ REAL_ON_OVS = {
                                   "unsupported action"],
 }
 CELL_TIMEOUT_S = 300  # a cell measuring a 9x9 matrix takes ~1 s here; generous for a loaded machine
-AT_ONCE = 3  # notebooks executing concurrently (see the module docstring)
-LONGEST = ("05-flow-visibility.ipynb", "09-flows-to-nsx-segmentation.ipynb")  # started first: the run ends sooner
+AT_ONCE = 1  # notebooks executing concurrently (see the module docstring)
+# started first: with AT_ONCE > 1 the run ends sooner
+LONGEST = ("05-flow-visibility.ipynb", "09-flows-to-nsx-segmentation.ipynb")
 
 
 def lab_name(notebook: Path) -> str:
