@@ -145,7 +145,7 @@ def run_main(argv: list[str], stdin: bytes = b"") -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(argvs())
 def test_no_command_line_or_manifest_makes_a_traceback(lab_state, case):
     argv, manifest = case

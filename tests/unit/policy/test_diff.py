@@ -167,7 +167,7 @@ def apply_change(lab, apply, delete):
         lab.apply(apply)
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=100, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=scenario(), merge=st.booleans())
 def test_diff_is_exactly_apply_and_recompute(case, merge, monkeypatch):
