@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _alive(pid: int) -> bool:
+    # labkit._util.proc.pid_alive's twin, kept here on purpose: the reaper imports only the
+    # standard library (see the module docstring), so it cannot call the package's copy.
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
