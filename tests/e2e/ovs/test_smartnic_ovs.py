@@ -76,9 +76,10 @@ def _stable_report(lab: Lab, **kwargs):
 def _same_flows(lab: Lab, node: str, flow_capacity: int):
     """A report with the NIC's own capacity and one with ``flow_capacity``, over the same flows.
 
-    Each report dumps the datapath flows and pmd counters afresh, and a stray IPv6 ND/MLD packet can
-    install a flow between two dumps (once in CI: 30 offloadable flows in the second dump, 29 in the
-    first), so the pair counts only when all three dumps show the same flows and counters."""
+    Each report dumps the datapath flows and pmd counters afresh, and a late packet (a connection's
+    last segment, a stray IPv6 ND/MLD packet) can install a flow between two dumps (once in CI: 30
+    offloadable flows in the second dump, 29 in the first), so the pair counts only when all three
+    dumps show the same flows and counters."""
 
     def seen(report):  # not the flows' "used" (it ages between dumps)
         return ([n.counters for n in report.nodes],
