@@ -234,9 +234,11 @@ def run_notebooks_at_once(paths: list[str | Path], parameters: dict[str, Any] | 
 
     ``at_once=1``: one after the other in this process. More: that many concurrently, each in its
     own process (and kernel), which pays when notebooks mostly wait (real packets on ovs), not when
-    they compute (sim). A process each, not a thread each: nbclient clients in threads of one
-    process lost a kernel's reply now and then (the kernel idle, the client waiting forever). The
-    processes inherit this one's environment (Jupyter dirs, ``LABKIT_STATE_DIR``, the learner).
+    they compute (sim). A process each, not a thread each: one notebook's cells cannot hold up
+    another's on a shared event loop or GIL. (The replies once lost with clients in threads, the
+    kernel idle and the client waiting, were ipykernel 7's: labkit asks for ipykernel < 7, see
+    docs/course.md.) The processes inherit this one's environment (Jupyter dirs,
+    ``LABKIT_STATE_DIR``, the learner).
     """
     import json
     import subprocess
