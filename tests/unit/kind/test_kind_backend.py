@@ -121,6 +121,37 @@ def test_sync_reports_a_policy_antrea_does_not_realize(lab_and_backend, monkeypa
         backend.sync(lab.state, lab.policy_set, [])
 
 
+def test_sync_stops_waiting_for_a_policy_antrea_reports_unrealizable(lab_and_backend, monkeypatch):
+    """antrea-controller leaves such a policy Pending with Realizable=False for good (Antrea e2e
+    TestAntreaPolicyStatusWithAppliedToUnsupportedGroup): no wait until the timeout."""
+    lab, backend, _, _, api = lab_and_backend
+    backend.start(lab.state, lab.policy_set)
+    api.on_apply.remove(antrea_controller)
+
+    def unrealizable(obj: dict) -> None:
+        if obj.get("kind") == "NetworkPolicy" and obj.get("apiVersion", "").startswith("crd.antrea.io/"):
+            obj["status"] = {"phase": "Pending", "observedGeneration": 1, "currentNodesRealized": 0,
+                             "desiredNodesRealized": 0, "conditions": [{
+                                 "type": "Realizable", "status": "False",
+                                 "reason": "NetworkPolicyAppliedToUnsupportedGroup",
+                                 "message": "Group x/everywhere with Pods in other Namespaces can not be used as "
+                                            "AppliedTo"}]}
+
+    api.on_apply.append(unrealizable)
+    monkeypatch.setattr(api.kube, "clock", iter(range(0, 10_000, 30)).__next__)  # a wait would time out
+    lab.apply([
+        {"apiVersion": "crd.antrea.io/v1beta1", "kind": "Group", "metadata": {"name": "everywhere", "namespace": "x"},
+         "spec": {"namespaceSelector": {}}},
+        {"apiVersion": "crd.antrea.io/v1beta1", "kind": "NetworkPolicy", "metadata": {"name": "p", "namespace": "x"},
+         "spec": {"priority": 1, "appliedTo": [{"group": "everywhere"}],
+                  "ingress": [{"action": "Drop", "from": [{"podSelector": {}}]}]}}])
+    before = len(api.requests)
+    backend.sync(lab.state, lab.policy_set, [])
+    annp = "/apis/crd.antrea.io/v1beta1/namespaces/x/networkpolicies/p"
+    assert [(m, p) for m, p, *_ in api.requests[before:] if p == annp] == [("PATCH", annp), ("GET", annp)]
+    assert lab.policies().set_index("name").loc["p", "phase"] == "Pending"  # labkit's model agrees
+
+
 def test_reachability_is_measured_from_every_pod_to_every_pod(lab_and_backend):
     lab, backend, runner, _, api = lab_and_backend
     backend.start(lab.state, lab.policy_set)
