@@ -241,13 +241,16 @@ def run_notebooks_at_once(paths: list[str | Path], parameters: dict[str, Any] | 
     ``LABKIT_STATE_DIR``, the learner).
     """
     import json
-    import subprocess
+    import shutil
     import sys
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
     import nbformat
     from nbclient.exceptions import CellExecutionError
+
+    from ._util import proc as cmd
+    from .errors import CommandError
 
     paths = [Path(p) for p in paths]
     if at_once <= 1:
@@ -264,11 +267,13 @@ def run_notebooks_at_once(paths: list[str | Path], parameters: dict[str, Any] | 
         out = out_dir / path.name
         cell_limit = timeout_s * max(1, len(json.loads(path.read_text())["cells"]))
         try:
-            proc = subprocess.run([sys.executable, "-c", _RUN_ONE, str(path), str(out), str(timeout_s),
-                                   "1" if grading else "0"], input=json.dumps(parameters or {}),
-                                  capture_output=True, text=True, timeout=cell_limit)
-        except subprocess.TimeoutExpired:
-            return NotebookFailure(path.name, "Timeout", f"still running after {cell_limit:.0f} s")
+            proc = cmd.run([sys.executable, "-c", _RUN_ONE, str(path), str(out), str(timeout_s),
+                            "1" if grading else "0"], input=json.dumps(parameters or {}), timeout_s=cell_limit,
+                           check=False)
+        except CommandError as exc:  # with check=False: timed out, or the interpreter would not start
+            if exc.failure is not None and exc.failure.timeout_s is not None:
+                return NotebookFailure(path.name, "Timeout", f"still running after {cell_limit:.0f} s")
+            return NotebookFailure(path.name, "CommandError", str(exc))
         if proc.returncode == 0:
             return nbformat.from_dict(json.loads(out.read_text()))
         error = Path(str(out) + ".error")
@@ -278,11 +283,9 @@ def run_notebooks_at_once(paths: list[str | Path], parameters: dict[str, Any] | 
         return NotebookFailure(path.name, f"exit {proc.returncode}", proc.stderr[-4000:])
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, at_once)) as pool:
+        with ThreadPoolExecutor(max_workers=at_once) as pool:
             return dict(zip((p.name for p in paths), pool.map(one, paths)))
     finally:
-        import shutil
-
         shutil.rmtree(out_dir, ignore_errors=True)
 
 
