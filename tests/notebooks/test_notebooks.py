@@ -66,6 +66,8 @@ SHOWS = {
                                            "realization SUCCESS", "default-drop",
                                            "allow-backend-api-to-data-redis-egress"],  # the re-plan's diff
 }
+# Notebooks with several checks: each prints its "passed" (05: the recommendation and both exercises).
+PASSES = {"05-flow-visibility.ipynb": 3}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,7 @@ def test_notebook_runs_with_the_solutions(name, solved_course):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     text = json.dumps(outputs)
-    assert "passed" in text  # the check cells said so
+    assert text.count("passed") >= PASSES.get(name, 1)  # the check cells said so
     assert "application/vnd.jupyter.widget-view+json" in text  # widgets were displayed
     if BACKEND == "sim":
         missing = [shown for shown in SHOWS.get(name, []) if shown not in text]
